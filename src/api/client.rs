@@ -1,0 +1,509 @@
+//! The HTTP client: one pooled reqwest client, every request signed, every signed answer
+//! confirmed, every failure sorted into one [`ApiError`] variant a caller can act on.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::codes::{self, RetryClass};
+use super::endpoint::{Endpoint, SubmitEndpoint};
+use super::models::{
+    ApiErrorBody, AsyncAck, IdInfo, JobStatusRequest, JobStatusResponse, PartnerParams,
+    SignedResult, VerifyRequest,
+};
+use super::signature::Credentials;
+
+/// A body larger than this is refused rather than buffered: an Enhanced KYC answer with a
+/// photo is a few hundred KiB, so 8 MiB is generous and still bounds memory per request.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How much of an unexpected body an error keeps, for the operator to read.
+const KEPT_BODY_BYTES: usize = 4096;
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Scheme and host, without the `/v1` path: `https://testapi.smileidentity.com`.
+    pub base_url: String,
+    pub connect_timeout: Duration,
+    /// The bound on one whole request, body included.
+    pub request_timeout: Duration,
+    pub credentials: Credentials,
+}
+
+/// One failed call, sorted by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request did not reach the server or the answer broke off (refused, DNS, reset).
+    #[error("cannot reach {url}: {reason}")]
+    Transport { url: String, reason: String },
+    /// No complete answer within the configured bound.
+    #[error("no answer from {url} within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    /// A non-2xx answer that is not a Smile ID error body (a proxy's HTML 502, a redirect).
+    #[error("HTTP {status} from {url}: {}", snippet(body))]
+    HttpStatus {
+        url: String,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+    /// A Smile ID error code (2205, 2213, 2222, ...), whatever the HTTP status.
+    #[error("Smile ID code {code} from {url} (HTTP {status}): {}", message.as_deref().unwrap_or_else(|| code_text(code)))]
+    Api {
+        url: String,
+        status: u16,
+        code: String,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    /// A signed answer whose signature does not confirm with our key: never trusted.
+    #[error("the answer from {url} carries a signature that does not confirm")]
+    Unconfirmed { url: String },
+    /// A 2xx answer that is not the JSON this endpoint returns.
+    #[error("unparseable answer from {url} (HTTP {status}): {reason}")]
+    Unparseable {
+        url: String,
+        status: u16,
+        reason: String,
+        body: String,
+    },
+}
+
+fn code_text(code: &str) -> &'static str {
+    codes::lookup(code).map_or("unknown code", |c| c.text)
+}
+
+fn snippet(body: &str) -> String {
+    let flat: String = body.chars().take(200).collect();
+    flat.replace(['\n', '\r'], " ")
+}
+
+impl ApiError {
+    /// What a runner should do: transport trouble, timeouts, 408/429/5xx and retryable
+    /// codes are tried again; the rest ends the job (or, for credential codes, the run).
+    pub fn retry_class(&self) -> RetryClass {
+        match self {
+            ApiError::Transport { .. } | ApiError::Timeout { .. } => RetryClass::Retryable,
+            ApiError::HttpStatus { status, .. } => {
+                if *status == 408 || *status == 429 || *status >= 500 {
+                    RetryClass::Retryable
+                } else {
+                    RetryClass::Permanent
+                }
+            }
+            ApiError::Api { code, status, .. } => match codes::lookup(code) {
+                Some(info) => info.class,
+                None if *status >= 500 || *status == 429 => RetryClass::Retryable,
+                None => RetryClass::Permanent,
+            },
+            // A garbled or unconfirmed answer may be a proxy's doing; it is retried, and a
+            // run that sees only these trips its circuit breaker.
+            ApiError::Unconfirmed { .. } | ApiError::Unparseable { .. } => RetryClass::Retryable,
+        }
+    }
+
+    /// The server's Retry-After, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::HttpStatus { retry_after, .. } | ApiError::Api { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// The Smile ID code, when the answer carried one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            ApiError::HttpStatus { status, .. }
+            | ApiError::Api { status, .. }
+            | ApiError::Unparseable { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A short machine-readable name of the variant, for the store and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Transport { .. } => "transport",
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::HttpStatus { .. } => "http_status",
+            ApiError::Api { .. } => "api_code",
+            ApiError::Unconfirmed { .. } => "unconfirmed_signature",
+            ApiError::Unparseable { .. } => "unparseable",
+        }
+    }
+}
+
+/// The answer to a submission.
+#[derive(Clone, Debug)]
+pub enum SubmitReply {
+    /// The async endpoints: the job was taken; its result comes to the callback.
+    Accepted(AsyncAck),
+    /// The sync endpoints: the result itself, its signature confirmed.
+    Result(Box<SignedResult>),
+}
+
+/// Something the server signed, so the client can confirm it.
+trait Signed {
+    fn stamp(&self) -> (&str, &str);
+}
+
+impl Signed for JobStatusResponse {
+    fn stamp(&self) -> (&str, &str) {
+        (&self.timestamp, &self.signature)
+    }
+}
+
+impl Signed for SignedResult {
+    fn stamp(&self) -> (&str, &str) {
+        (&self.timestamp, &self.signature)
+    }
+}
+
+/// A Smile ID API client. Cheap to clone: the connection pool is shared.
+#[derive(Clone, Debug)]
+pub struct SmileClient {
+    http: reqwest::Client,
+    base_url: String,
+    request_timeout: Duration,
+    credentials: Credentials,
+}
+
+impl SmileClient {
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A signed body is never replayed to another address behind our back.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("smile-recon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                url: base_url.clone(),
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            base_url,
+            request_timeout: config.request_timeout,
+            credentials: config.credentials,
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn url(&self, endpoint: Endpoint) -> String {
+        format!("{}{}", self.base_url, endpoint.path())
+    }
+
+    /// `/v1/job_status` for one job; the answer's signature is confirmed.
+    pub async fn job_status(
+        &self,
+        user_id: &str,
+        job_id: &str,
+        history: bool,
+        image_links: bool,
+    ) -> Result<JobStatusResponse, ApiError> {
+        let mut body = JobStatusRequest::new(
+            self.credentials.partner_id(),
+            self.credentials.stamp_now(),
+            user_id,
+            job_id,
+        );
+        body.history = history;
+        body.image_links = image_links;
+        let url = self.url(Endpoint::JobStatus);
+        let (status, bytes) = self.post(&url, &body).await?;
+        let answer: JobStatusResponse = parse(&url, status, &bytes)?;
+        self.confirm(&url, &answer)?;
+        Ok(answer)
+    }
+
+    /// One Identity Verification / Enhanced KYC submission. `job_type` is set to 5 when
+    /// the partner params do not carry one.
+    pub async fn submit(
+        &self,
+        endpoint: SubmitEndpoint,
+        id_info: &IdInfo,
+        partner_params: &PartnerParams,
+        callback_url: Option<&str>,
+    ) -> Result<SubmitReply, ApiError> {
+        let stamp = self.credentials.stamp_now();
+        let mut partner_params = partner_params.clone();
+        if partner_params.job_type.is_none() {
+            partner_params.job_type = Some(super::models::NumberOrString::Number(
+                super::models::JOB_TYPE_ID_VERIFICATION,
+            ));
+        }
+        let body = VerifyRequest {
+            partner_id: self.credentials.partner_id().to_owned(),
+            timestamp: stamp.timestamp,
+            signature: stamp.signature,
+            id_info: id_info.clone(),
+            callback_url: callback_url.map(str::to_owned),
+            partner_params,
+            source_sdk: Some("smile-recon".into()),
+            source_sdk_version: Some(env!("CARGO_PKG_VERSION").into()),
+        };
+        let endpoint = endpoint.endpoint();
+        let url = self.url(endpoint);
+        let (status, bytes) = self.post(&url, &body).await?;
+        if endpoint.is_async() {
+            let ack: AsyncAck = parse(&url, status, &bytes)?;
+            Ok(SubmitReply::Accepted(ack))
+        } else {
+            let result: SignedResult = parse(&url, status, &bytes)?;
+            self.confirm(&url, &result)?;
+            Ok(SubmitReply::Result(Box::new(result)))
+        }
+    }
+
+    /// `GET /v1/services`: the supported id types (unauthenticated, unsigned).
+    pub async fn services(&self) -> Result<serde_json::Value, ApiError> {
+        let url = self.url(Endpoint::Services);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| self.send_error(&url, e))?;
+        let (status, bytes) = self.read(&url, response).await?;
+        parse(&url, status, &bytes)
+    }
+
+    /// Confirms a callback body or any other signed result with this partner's key.
+    pub fn confirm_result(&self, result: &SignedResult) -> bool {
+        self.credentials
+            .confirm(&result.timestamp, &result.signature)
+    }
+
+    fn confirm<T: Signed>(&self, url: &str, answer: &T) -> Result<(), ApiError> {
+        let (timestamp, signature) = answer.stamp();
+        if self.credentials.confirm(timestamp, signature) {
+            Ok(())
+        } else {
+            Err(ApiError::Unconfirmed {
+                url: url.to_owned(),
+            })
+        }
+    }
+
+    async fn post<B: Serialize>(
+        &self,
+        url: &str,
+        body: &B,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.send_error(url, e))?;
+        self.read(url, response).await
+    }
+
+    /// Reads the body (bounded), and turns a non-2xx answer into the matching error.
+    async fn read(
+        &self,
+        url: &str,
+        mut response: reqwest::Response,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(ApiError::Unparseable {
+                            url: url.to_owned(),
+                            status: status.as_u16(),
+                            reason: format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                            body: lossy(&bytes),
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.send_error(url, e)),
+            }
+        }
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        if let Some((code, message)) = error_code(&bytes) {
+            return Err(ApiError::Api {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                code,
+                message,
+                retry_after,
+            });
+        }
+        Err(ApiError::HttpStatus {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            body: lossy(&bytes),
+            retry_after,
+        })
+    }
+
+    fn send_error(&self, url: &str, e: reqwest::Error) -> ApiError {
+        if e.is_timeout() {
+            ApiError::Timeout {
+                url: url.to_owned(),
+                timeout: self.request_timeout,
+            }
+        } else {
+            ApiError::Transport {
+                url: url.to_owned(),
+                reason: error_chain(&e),
+            }
+        }
+    }
+}
+
+/// Parses a 2xx body; a body that is a Smile ID error (`{"code": "2213", ...}` with HTTP
+/// 200) becomes [`ApiError::Api`], anything else unreadable [`ApiError::Unparseable`].
+fn parse<T: DeserializeOwned>(url: &str, status: StatusCode, bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if let Some((code, message)) = error_code(bytes) {
+                return Err(ApiError::Api {
+                    url: url.to_owned(),
+                    status: status.as_u16(),
+                    code,
+                    message,
+                    retry_after: None,
+                });
+            }
+            Err(ApiError::Unparseable {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                reason: e.to_string(),
+                body: lossy(bytes),
+            })
+        }
+    }
+}
+
+/// The code and message of a Smile ID error body, if the bytes are one.
+fn error_code(bytes: &[u8]) -> Option<(String, Option<String>)> {
+    let body: ApiErrorBody = serde_json::from_slice(bytes).ok()?;
+    let code = body.code?;
+    // A job_status answer also has a `code`; it is an error body only without the fields
+    // a real answer carries.
+    if body.extra.contains_key("job_complete") || body.extra.contains_key("ResultCode") {
+        return None;
+    }
+    Some((code, body.error))
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    let end = bytes.len().min(KEPT_BODY_BYTES);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Retry-After as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.signed_duration_since(chrono::Utc::now());
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn error_bodies_are_told_from_answers() {
+        assert_eq!(
+            error_code(br#"{"code":"2205","error":"You're not authorized"}"#),
+            Some(("2205".into(), Some("You're not authorized".into())))
+        );
+        assert_eq!(error_code(br#"{"code":2213}"#), Some(("2213".into(), None)));
+        assert_eq!(error_code(br#"{"code":"2302","job_complete":true}"#), None);
+        assert_eq!(error_code(b"<html>"), None);
+    }
+
+    #[test]
+    fn classes_follow_policy() {
+        let http = |status| ApiError::HttpStatus {
+            url: String::new(),
+            status,
+            body: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(http(502).retry_class(), RetryClass::Retryable);
+        assert_eq!(http(429).retry_class(), RetryClass::Retryable);
+        assert_eq!(http(302).retry_class(), RetryClass::Permanent);
+        assert_eq!(http(404).retry_class(), RetryClass::Permanent);
+        let api = |code: &str, status| ApiError::Api {
+            url: String::new(),
+            status,
+            code: code.into(),
+            message: None,
+            retry_after: None,
+        };
+        assert_eq!(api("2205", 401).retry_class(), RetryClass::Permanent);
+        assert_eq!(api("2222", 429).retry_class(), RetryClass::Retryable);
+        assert_eq!(api("2301", 500).retry_class(), RetryClass::Retryable);
+        assert_eq!(api("9999", 503).retry_class(), RetryClass::Retryable);
+        assert_eq!(api("9999", 400).retry_class(), RetryClass::Permanent);
+    }
+}

@@ -1,0 +1,57 @@
+//! The command line: parsing ([`args`]), derived settings ([`settings`]) and dispatch.
+
+pub mod args;
+pub mod settings;
+
+use std::io::Write;
+
+use crate::api::signature;
+use crate::exit::{Failure, Outcome};
+
+pub use args::{Cli, Command};
+
+/// Runs one command to its outcome. Errors are printed here, once, without secrets.
+pub async fn run(cli: Cli) -> Outcome {
+    let result = match cli.command {
+        Command::Sign(args) => sign(&args),
+        Command::Run(_) => not_built("run"),
+        Command::Submit(_) => not_built("submit"),
+        Command::Poll(_) => not_built("poll"),
+        Command::Resume(_) => not_built("resume"),
+        Command::Runs(_) => not_built("runs"),
+        Command::Report(_) => not_built("report"),
+        Command::Sandbox(_) => not_built("sandbox"),
+        Command::Demo(_) => not_built("demo"),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            eprintln!("smile-recon: {failure}");
+            failure.outcome
+        }
+    }
+}
+
+fn not_built(command: &str) -> Result<Outcome, Failure> {
+    Err(Failure::fatal(format!(
+        "`{command}` is not built yet in this version"
+    )))
+}
+
+/// `sign`: the signature alone on stdout; a generated timestamp on stderr.
+fn sign(args: &args::SignArgs) -> Result<Outcome, Failure> {
+    let credentials =
+        settings::credentials(args.partner_id.as_deref(), args.api_key_file.as_deref())?;
+    let timestamp = match &args.timestamp {
+        Some(t) => t.clone(),
+        None => {
+            let t = signature::now_timestamp();
+            eprintln!("timestamp: {t}");
+            t
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", credentials.sign(&timestamp))
+        .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+    Ok(Outcome::Success)
+}

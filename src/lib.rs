@@ -1,0 +1,6 @@
+//! smile-recon: a batch runner for Smile ID Identity Verification and job_status
+//! reconciliation. `main` builds the runtime and calls [`cli::run`].
+
+pub mod api;
+pub mod cli;
+pub mod exit;
