@@ -3,4 +3,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod engine;
 pub mod exit;
+pub mod job_spec;
+pub mod store;

@@ -1,0 +1,205 @@
+//! The engine: a dispatcher that owns the run's progress, worker tasks that do one
+//! request each, one writer that commits state changes, and (for async submissions) a
+//! callback receiver. Reporters only read the [`tally::Tally`].
+
+pub mod breaker;
+pub mod callbacks;
+pub mod dispatcher;
+pub mod outcome;
+pub mod retry;
+pub mod tally;
+pub mod worker;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::api::models::IdInfo;
+use crate::api::{SmileClient, SubmitEndpoint};
+use crate::store::{Store, StoreError, WriteOp, now_ms};
+
+pub use dispatcher::Stop;
+pub use retry::Backoff;
+pub use tally::{Snapshot, Tally};
+
+/// What a staged verify row carries into a submission (the store's `input_json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmitInput {
+    pub id_info: IdInfo,
+    /// Extra `partner_params` from unknown manifest columns.
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Submit {
+        endpoint: SubmitEndpoint,
+        /// Where Smile ID posts results (async endpoints).
+        callback_url: Option<String>,
+        /// How long to wait for a callback before polling job_status.
+        callback_grace: Duration,
+    },
+    Poll,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub run_id: i64,
+    pub mode: Mode,
+    pub concurrency: usize,
+    /// Requests per second across all workers; `None`: unlimited.
+    pub rate: Option<f64>,
+    pub burst: u32,
+    /// Each request waits up to this much more than the limiter asks, so that workers
+    /// released together do not hit the server in the same instant.
+    pub rate_jitter: Duration,
+    pub max_attempts: u32,
+    /// From the start of this execution.
+    pub deadline: Option<Duration>,
+    pub backoff: Backoff,
+    pub breaker_threshold: u32,
+    /// On a signal, how long in-flight requests may take to finish.
+    pub shutdown_grace: Duration,
+    /// Run the callback receiver here (async submissions).
+    pub callback_listen: Option<SocketAddr>,
+}
+
+/// How a run's execution ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineReport {
+    pub stop: Stop,
+    pub requests: u64,
+    pub retries: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dispatch(#[from] dispatcher::DispatchError),
+    #[error(transparent)]
+    Write(#[from] writer::WriteError),
+    #[error("cannot start the callback receiver on {addr}: {reason}")]
+    Callback { addr: SocketAddr, reason: String },
+    #[error("invalid limits: {0}")]
+    Limits(String),
+}
+
+fn limiter(
+    config: &EngineConfig,
+) -> Result<Option<governor::DefaultDirectRateLimiter>, EngineError> {
+    let Some(rate) = config.rate else {
+        return Ok(None);
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(EngineError::Limits(format!(
+            "--rate must be positive, got {rate}"
+        )));
+    }
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period)
+        .ok_or_else(|| EngineError::Limits(format!("--rate {rate} is too high")))?
+        .allow_burst(burst);
+    Ok(Some(RateLimiter::direct(quota)))
+}
+
+/// Runs the engine over a staged run until it drains, stops or is interrupted. `store`
+/// becomes the writer's connection; `db` is opened again for the readers.
+pub async fn run(
+    mut config: EngineConfig,
+    client: SmileClient,
+    store: Store,
+    tally: Arc<Tally>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<EngineReport, EngineError> {
+    let db = store.path().to_owned();
+    let limiter = limiter(&config)?;
+    let (writer, writer_thread) = writer::Writer::spawn(store);
+    let (stop_receiver, receiver_stop) = watch::channel(false);
+
+    let callback_server = match (config.callback_listen, &mut config.mode) {
+        (Some(listen), Mode::Submit { callback_url, .. }) => {
+            let server = callbacks::CallbackServer::start(
+                listen,
+                config.run_id,
+                client.clone(),
+                writer.clone(),
+                Store::open_read_only(&db)?,
+                tally.clone(),
+                receiver_stop,
+            )
+            .await
+            .map_err(|e| EngineError::Callback {
+                addr: listen,
+                reason: e.to_string(),
+            })?;
+            if callback_url.is_none() {
+                *callback_url = Some(format!(
+                    "http://{}{}",
+                    server.addr,
+                    callbacks::CALLBACK_PATH
+                ));
+            }
+            tracing::info!(addr = %server.addr, "callback receiver listening");
+            Some(server)
+        }
+        _ => None,
+    };
+
+    let deadline_at = config
+        .deadline
+        .map(|d| now_ms().saturating_add(d.as_millis().min(i64::MAX as u128) as i64));
+    let ctx = Arc::new(worker::Ctx {
+        slots: tokio::sync::Semaphore::new(config.concurrency.max(1)),
+        breaker: breaker::Breaker::new(config.breaker_threshold),
+        deadline_at,
+        limiter,
+        client,
+        writer: writer.clone(),
+        tally: tally.clone(),
+        config,
+    });
+    let reader = Store::open_read_only(&db)?;
+    let result = dispatcher::Dispatcher::new(ctx.clone(), reader)
+        .run(shutdown)
+        .await;
+
+    if let Ok(Stop::Deadline) = &result {
+        writer
+            .commit(vec![WriteOp::GiveUpRemaining {
+                run_id: ctx.config.run_id,
+                reason: "not final at the deadline".into(),
+                at: now_ms(),
+            }])
+            .await?;
+    }
+    let _ = stop_receiver.send(true);
+    if let Some(server) = callback_server {
+        server.stopped().await;
+    }
+    let report = EngineReport {
+        stop: Stop::Drained,
+        requests: tally.requests.load(std::sync::atomic::Ordering::Relaxed),
+        retries: tally.retries.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    drop(writer);
+    drop(ctx);
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .ok()
+        .and_then(|j| j.ok());
+    let stop = result?;
+    match joined {
+        Some(Err(e)) => Err(e.into()),
+        _ => Ok(EngineReport { stop, ..report }),
+    }
+}

@@ -1,0 +1,351 @@
+//! What one answer means for a job: the policy of PRODUCT.md's "Guarantees", as pure
+//! functions from an answer (or an error) to the job's next step.
+
+use std::time::Duration;
+
+use crate::api::codes::{self, RetryClass};
+use crate::api::models::{JobStatusResponse, SignedResult, VerifyResult};
+use crate::api::{ApiError, codes::is_credential_failure};
+use crate::store::{JobState, ResultFields};
+
+use super::breaker::Health;
+
+/// How long to wait before asking again, decided later from the job's counters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Wait {
+    /// The retry backoff (counts an attempt), at least this long if the server said so.
+    Retry(Option<Duration>),
+    /// The job_status cadence for a pending job (counts a poll).
+    Poll,
+    /// A fixed wait that counts nothing (the callback grace, a 2222 deferral, a
+    /// credential failure that the breaker is judging).
+    Fixed(Duration),
+}
+
+/// A job's next step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// A final state: done (with a result) or failed (with or without one).
+    Final {
+        state: JobState,
+        result: Option<ResultFields>,
+        code: Option<String>,
+        error: Option<String>,
+    },
+    /// Not final: try again later in `state`.
+    Again {
+        state: JobState,
+        wait: Wait,
+        code: Option<String>,
+        error: Option<String>,
+    },
+    /// The job exists at Smile ID (2215): read it through job_status now.
+    ReadStatus,
+    /// job_status says the job does not exist (2304) after an unsure submission: send it.
+    Resubmit,
+}
+
+/// The run-wide meaning of an answer, for the circuit breaker.
+pub fn health_of_error(e: &ApiError) -> Health {
+    match e {
+        ApiError::Api { code, .. } if is_credential_failure(code) => {
+            Health::Systemic(format!("Smile ID refused the credentials: {e}"))
+        }
+        ApiError::Api { .. } => Health::Healthy,
+        ApiError::Transport { .. } | ApiError::Timeout { .. } => Health::Systemic(e.to_string()),
+        ApiError::Unconfirmed { .. } => {
+            Health::Systemic(format!("{e} (is the API key right, and is this Smile ID?)"))
+        }
+        ApiError::HttpStatus { .. } | ApiError::Unparseable { .. } => Health::Neutral,
+    }
+}
+
+/// The job's next step after a failed request. `unsure` is the state to keep when the
+/// request may have been processed (for a submission: in_flight, checked before resending);
+/// `refused` the state when it certainly was not.
+pub fn after_error(e: &ApiError, unsure: JobState, refused: JobState) -> Next {
+    let code = e.code().map(str::to_owned);
+    let error = Some(e.to_string());
+    if let Some(c) = e.code() {
+        if c == "2215" {
+            return Next::ReadStatus;
+        }
+        if is_credential_failure(c) {
+            return Next::Again {
+                state: refused,
+                wait: Wait::Fixed(Duration::from_secs(1)),
+                code,
+                error,
+            };
+        }
+        if c == "2222" {
+            // The per-ID-number limit: deferred, not failed, and no attempt spent.
+            let wait = e.retry_after().unwrap_or(Duration::from_secs(60));
+            return Next::Again {
+                state: refused,
+                wait: Wait::Fixed(wait),
+                code,
+                error,
+            };
+        }
+    }
+    match e.retry_class() {
+        RetryClass::Retryable => {
+            let definite = matches!(e, ApiError::Api { .. })
+                || matches!(e, ApiError::HttpStatus { status: 429, .. });
+            Next::Again {
+                state: if definite { refused } else { unsure },
+                wait: Wait::Retry(e.retry_after()),
+                code,
+                error,
+            }
+        }
+        RetryClass::Pending => Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Poll,
+            code,
+            error,
+        },
+        RetryClass::Permanent | RetryClass::Final => Next::Final {
+            state: JobState::Failed,
+            result: None,
+            code,
+            error,
+        },
+    }
+}
+
+/// A confirmed result (sync answer or callback): done, failed, or to be sent again.
+pub fn after_result(signed: &SignedResult, source: &'static str, refused: JobState) -> Next {
+    let json = serde_json::to_string(signed).unwrap_or_default();
+    from_result(&signed.result, None, source, json, refused)
+}
+
+/// A confirmed job_status answer.
+pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
+    if !answer.job_complete {
+        return Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Poll,
+            code: Some(answer.code.clone()),
+            error: None,
+        };
+    }
+    let json = serde_json::to_string(answer).unwrap_or_default();
+    match answer.result.as_ref().and_then(|r| r.as_object()) {
+        Some(result) => from_result(result, answer.job_success, "job_status", json, refused),
+        None => Next::Final {
+            state: JobState::Done,
+            result: Some(ResultFields {
+                result_code: None,
+                result_text: answer.result.as_ref().and_then(|r| match r {
+                    crate::api::models::JobResult::Text(t) => Some(t.clone()),
+                    crate::api::models::JobResult::Object(_) => None,
+                }),
+                job_success: answer.job_success,
+                category: None,
+                smile_job_id: None,
+                source: "job_status",
+                json,
+                signature_confirmed: true,
+            }),
+            code: Some(answer.code.clone()),
+            error: None,
+        },
+    }
+}
+
+fn from_result(
+    result: &VerifyResult,
+    job_success: Option<bool>,
+    source: &'static str,
+    json: String,
+    refused: JobState,
+) -> Next {
+    let code = result.result_code.clone();
+    let info = code.as_deref().and_then(codes::lookup);
+    let class = info.map_or(RetryClass::Final, |i| i.class);
+    let fields = ResultFields {
+        result_code: code.clone(),
+        result_text: result
+            .result_text
+            .clone()
+            .or_else(|| info.map(|i| i.text.to_owned())),
+        job_success: job_success.or_else(|| {
+            info.and_then(|i| i.category)
+                .map(|c| c == codes::Category::Approved)
+        }),
+        category: info.and_then(|i| i.category).map(|c| c.as_str().to_owned()),
+        smile_job_id: result.smile_job_id.clone(),
+        source,
+        json,
+        signature_confirmed: true,
+    };
+    match class {
+        RetryClass::Final => Next::Final {
+            state: JobState::Done,
+            result: Some(fields),
+            code,
+            error: None,
+        },
+        // 1015 on a sync call: the ID authority is down; the job was not created, so the
+        // same job_id is sent again later.
+        RetryClass::Retryable if source == "sync" => Next::Again {
+            state: refused,
+            wait: Wait::Retry(None),
+            code,
+            error: fields.result_text.clone(),
+        },
+        RetryClass::Pending => Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Poll,
+            code,
+            error: None,
+        },
+        RetryClass::Retryable | RetryClass::Permanent => Next::Final {
+            state: JobState::Failed,
+            error: fields.result_text.clone(),
+            result: Some(fields),
+            code,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str, status: u16) -> ApiError {
+        ApiError::Api {
+            url: "u".into(),
+            status,
+            code: code.into(),
+            message: None,
+            retry_after: None,
+        }
+    }
+
+    fn signed(code: &str) -> SignedResult {
+        SignedResult {
+            timestamp: "t".into(),
+            signature: "s".into(),
+            result: VerifyResult {
+                result_code: Some(code.into()),
+                ..VerifyResult::default()
+            },
+        }
+    }
+
+    #[test]
+    fn errors_follow_the_policy() {
+        use JobState::*;
+        assert_eq!(
+            after_error(&api("2215", 400), InFlight, Queued),
+            Next::ReadStatus
+        );
+        assert!(matches!(
+            after_error(&api("2205", 401), InFlight, Queued),
+            Next::Again {
+                state: Queued,
+                wait: Wait::Fixed(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            after_error(&api("2222", 429), InFlight, Queued),
+            Next::Again {
+                state: Queued,
+                wait: Wait::Fixed(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            after_error(&api("2213", 400), InFlight, Queued),
+            Next::Final { state: Failed, .. }
+        ));
+        let timeout = ApiError::Timeout {
+            url: "u".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            after_error(&timeout, InFlight, Queued),
+            Next::Again {
+                state: InFlight,
+                wait: Wait::Retry(None),
+                ..
+            }
+        ));
+        let html500 = ApiError::HttpStatus {
+            url: "u".into(),
+            status: 500,
+            body: "<html>".into(),
+            retry_after: None,
+        };
+        assert!(matches!(
+            after_error(&html500, InFlight, Queued),
+            Next::Again {
+                state: InFlight,
+                ..
+            }
+        ));
+        let throttled = ApiError::HttpStatus {
+            url: "u".into(),
+            status: 429,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(matches!(
+            after_error(&throttled, InFlight, Queued),
+            Next::Again {
+                state: Queued,
+                wait: Wait::Retry(Some(_)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn results_follow_their_codes() {
+        use JobState::*;
+        assert!(matches!(
+            after_result(&signed("1020"), "sync", Queued),
+            Next::Final { state: Done, .. }
+        ));
+        assert!(matches!(
+            after_result(&signed("1022"), "sync", Queued),
+            Next::Final { state: Done, .. }
+        ));
+        assert!(matches!(
+            after_result(&signed("1014"), "sync", Queued),
+            Next::Final { state: Failed, .. }
+        ));
+        assert!(matches!(
+            after_result(&signed("1015"), "sync", Queued),
+            Next::Again { state: Queued, .. }
+        ));
+        match after_result(&signed("1021"), "callback", Queued) {
+            Next::Final {
+                result: Some(r), ..
+            } => {
+                assert_eq!(r.category.as_deref(), Some("Approved"));
+                assert_eq!(r.source, "callback");
+                assert!(r.signature_confirmed);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn credential_codes_and_unreachable_hosts_are_systemic() {
+        assert!(matches!(
+            health_of_error(&api("2205", 401)),
+            Health::Systemic(_)
+        ));
+        assert_eq!(health_of_error(&api("2213", 400)), Health::Healthy);
+        let refused = ApiError::Transport {
+            url: "u".into(),
+            reason: "refused".into(),
+        };
+        assert!(matches!(health_of_error(&refused), Health::Systemic(_)));
+    }
+}

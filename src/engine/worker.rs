@@ -1,0 +1,314 @@
+//! One turn of work on one job: sign and send the request its state calls for, decide
+//! the next step ([`super::outcome`]), commit it through the writer.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Jitter};
+
+use crate::api::models::PartnerParams;
+use crate::api::{ApiError, SmileClient, SubmitReply};
+use crate::store::{DueJob, EventRecord, JobState, JobUpdate, WriteOp, now_ms};
+
+use super::breaker::{Breaker, Health};
+use super::outcome::{self, Next, Wait};
+use super::tally::Tally;
+use super::writer::{WriteError, Writer};
+use super::{EngineConfig, Mode, SubmitInput};
+
+/// What every worker shares.
+pub struct Ctx {
+    pub config: EngineConfig,
+    pub client: SmileClient,
+    pub writer: Writer,
+    pub limiter: Option<DefaultDirectRateLimiter>,
+    pub breaker: Breaker,
+    /// Requests in flight at most (`--concurrency`).
+    pub slots: tokio::sync::Semaphore,
+    pub tally: Arc<Tally>,
+    /// Jobs not final by then give up (Unix ms).
+    pub deadline_at: Option<i64>,
+}
+
+/// Works one job for one turn. A tripped breaker leaves the job untouched.
+pub async fn work(ctx: Arc<Ctx>, mut job: DueJob) -> Result<(), WriteError> {
+    let mut events = Vec::new();
+    let mut next = match (&ctx.config.mode, job.state) {
+        (Mode::Submit { .. }, JobState::Queued) => {
+            let applied = ctx
+                .writer
+                .commit(vec![WriteOp::Intent {
+                    row: job.row,
+                    at: now_ms(),
+                }])
+                .await?;
+            if applied.first() == Some(&true) {
+                ctx.tally.transition(JobState::Queued, JobState::InFlight);
+            }
+            job.state = JobState::InFlight;
+            submit(&ctx, &job, &mut events).await
+        }
+        (Mode::Submit { .. }, JobState::InFlight) => status(&ctx, &job, &mut events).await,
+        _ => status(&ctx, &job, &mut events).await,
+    };
+    // An unsure submission that job_status cannot find is sent again (same job_id); a
+    // submission refused with 2215 is read through job_status. Each at most once a turn.
+    if next == Some(Next::Resubmit) {
+        next = submit(&ctx, &job, &mut events).await;
+    }
+    if next == Some(Next::ReadStatus) {
+        next = status(&ctx, &job, &mut events).await;
+    }
+    let next = match next {
+        None => return ctx.writer.send(events).await,
+        Some(Next::ReadStatus | Next::Resubmit) => Next::Again {
+            state: job.state,
+            wait: Wait::Retry(None),
+            code: None,
+            error: Some("job_status and the submission disagree; trying again".into()),
+        },
+        Some(n) => n,
+    };
+    let update = to_update(&ctx, &job, next);
+    let to = update.state;
+    let mut ops = events;
+    ops.push(WriteOp::Update(update));
+    let applied = ctx.writer.commit(ops).await?;
+    if applied.last() == Some(&true) {
+        ctx.tally.transition(job.state, to);
+    }
+    Ok(())
+}
+
+/// Sends the submission. `None`: the breaker tripped and nothing was sent.
+async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
+    let Mode::Submit {
+        endpoint,
+        callback_url,
+        callback_grace,
+    } = &ctx.config.mode
+    else {
+        return Some(Next::ReadStatus);
+    };
+    let input: SubmitInput = match serde_json::from_str(&job.input_json) {
+        Ok(i) => i,
+        Err(e) => {
+            return Some(Next::Final {
+                state: JobState::Failed,
+                result: None,
+                code: None,
+                error: Some(format!("the staged row cannot be read back: {e}")),
+            });
+        }
+    };
+    let partner_params = PartnerParams {
+        job_id: job.job_id.clone(),
+        user_id: job.user_id.clone(),
+        job_type: None,
+        extra: input.extra,
+    };
+    let (answer, event) = request(ctx, job, "submit", || {
+        ctx.client.submit(
+            *endpoint,
+            &input.id_info,
+            &partner_params,
+            callback_url.as_deref(),
+        )
+    })
+    .await?;
+    let next = match answer {
+        Ok(SubmitReply::Accepted(ack)) if ack.success => Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Fixed(*callback_grace),
+            code: None,
+            error: None,
+        },
+        Ok(SubmitReply::Accepted(ack)) => Next::Again {
+            state: JobState::InFlight,
+            wait: Wait::Retry(None),
+            code: None,
+            error: Some(format!(
+                "the async endpoint answered without success: {}",
+                serde_json::to_string(&ack).unwrap_or_default()
+            )),
+        },
+        Ok(SubmitReply::Result(result)) => outcome::after_result(&result, "sync", JobState::Queued),
+        Err(e) => outcome::after_error(&e, JobState::InFlight, JobState::Queued),
+    };
+    events.push(WriteOp::Event(EventRecord {
+        outcome: next_name(&next),
+        ..event
+    }));
+    Some(next)
+}
+
+/// Asks job_status. In submit mode a job that was in flight and is not found is resent.
+async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
+    let (answer, event) = request(ctx, job, "job_status", || {
+        ctx.client
+            .job_status(&job.user_id, &job.job_id, false, false)
+    })
+    .await?;
+    let keep = job.state;
+    let next = match answer {
+        Ok(status) => outcome::after_status(&status, keep),
+        Err(e) if e.code() == Some("2304") && job.state == JobState::InFlight => Next::Resubmit,
+        Err(e) => outcome::after_error(&e, keep, keep),
+    };
+    events.push(WriteOp::Event(EventRecord {
+        outcome: next_name(&next),
+        ..event
+    }));
+    Some(next)
+}
+
+/// Waits for the breaker and the rate limiter, sends, times the request and tells the
+/// breaker what the answer says about the run.
+async fn request<T, F, Fut>(
+    ctx: &Ctx,
+    job: &DueJob,
+    kind: &'static str,
+    send: F,
+) -> Option<(Result<T, ApiError>, EventRecord)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let _slot = ctx.slots.acquire().await.ok()?;
+    let _admission = ctx.breaker.admit().await?;
+    if let Some(limiter) = &ctx.limiter {
+        limiter
+            .until_ready_with_jitter(Jitter::up_to(ctx.config.rate_jitter))
+            .await;
+    }
+    ctx.tally.in_flight.fetch_add(1, Ordering::Relaxed);
+    ctx.tally.requests.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let answer = send().await;
+    let latency = started.elapsed();
+    ctx.tally.in_flight.fetch_sub(1, Ordering::Relaxed);
+    ctx.breaker.record(match &answer {
+        Ok(_) => Health::Healthy,
+        Err(e) => outcome::health_of_error(e),
+    });
+    let event = EventRecord {
+        run_id: ctx.config.run_id,
+        row: job.row,
+        at: now_ms(),
+        kind,
+        http_status: match &answer {
+            Ok(_) => Some(200),
+            Err(e) => e.http_status(),
+        },
+        code: answer
+            .as_ref()
+            .err()
+            .and_then(|e| e.code().map(str::to_owned)),
+        outcome: "",
+        error: answer.as_ref().err().map(|e| format!("{}: {e}", e.kind())),
+        latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
+    };
+    Some((answer, event))
+}
+
+fn next_name(next: &Next) -> &'static str {
+    match next {
+        Next::Final {
+            state: JobState::Done,
+            ..
+        } => "done",
+        Next::Final { .. } => "failed",
+        Next::Again {
+            wait: Wait::Retry(_),
+            ..
+        } => "retry",
+        Next::Again {
+            wait: Wait::Poll, ..
+        } => "pending",
+        Next::Again { .. } => "wait",
+        Next::ReadStatus => "exists",
+        Next::Resubmit => "not_found",
+    }
+}
+
+/// Turns a decision into the stored update: counts the attempt or poll, applies the
+/// attempt budget and the deadline.
+fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
+    let now = now_ms();
+    let base = JobUpdate {
+        row: job.row,
+        state: job.state,
+        attempts: Some(job.attempts),
+        polls: Some(job.polls),
+        next_attempt_at: now,
+        last_http_status: None,
+        last_code: None,
+        last_error: None,
+        result: None,
+        at: now,
+    };
+    match next {
+        Next::Final {
+            state,
+            result,
+            code,
+            error,
+        } => JobUpdate {
+            state,
+            last_code: code,
+            last_error: error,
+            result,
+            ..base
+        },
+        Next::Again {
+            state,
+            wait,
+            code,
+            error,
+        } => {
+            let mut update = JobUpdate {
+                state,
+                last_code: code,
+                last_error: error,
+                ..base
+            };
+            let delay = match wait {
+                Wait::Retry(server) => {
+                    let attempts = job.attempts + 1;
+                    update.attempts = Some(attempts);
+                    ctx.tally.retries.fetch_add(1, Ordering::Relaxed);
+                    if attempts >= i64::from(ctx.config.max_attempts) {
+                        update.state = JobState::GaveUp;
+                        update.last_error = Some(format!(
+                            "gave up after {attempts} attempts: {}",
+                            update.last_error.as_deref().unwrap_or("no answer")
+                        ));
+                        return update;
+                    }
+                    ctx.config.backoff.retry_delay(attempts as u32, server)
+                }
+                Wait::Poll => {
+                    let polls = job.polls + 1;
+                    update.polls = Some(polls);
+                    ctx.config.backoff.poll_delay(polls as u32)
+                }
+                Wait::Fixed(d) => d,
+            };
+            update.next_attempt_at = now.saturating_add(millis(delay));
+            if ctx.deadline_at.is_some_and(|d| update.next_attempt_at > d) {
+                update.state = JobState::GaveUp;
+                update.last_error = Some(format!(
+                    "not final at the deadline: {}",
+                    update.last_error.as_deref().unwrap_or("still pending")
+                ));
+            }
+            update
+        }
+        Next::ReadStatus | Next::Resubmit => base,
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}

@@ -1,0 +1,191 @@
+//! Job specs (`jobs/*.toml`): a named, repeatable run: mode, manifest, target, limits and
+//! reports. Relative paths in a spec are relative to the spec file's folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::api::{Environment, SubmitEndpoint};
+use crate::exit::Failure;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    Submit,
+    Poll,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Submit => "submit",
+            RunMode::Poll => "poll",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// The run's name: re-running an unfinished run of this name resumes it. Defaults to
+    /// the spec file's stem.
+    pub name: Option<String>,
+    pub mode: RunMode,
+    pub manifest: ManifestSpec,
+    #[serde(default)]
+    pub api: ApiSpec,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    #[serde(default)]
+    pub submit: SubmitSpec,
+    #[serde(default)]
+    pub poll: PollSpec,
+    pub report: Option<ReportSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSpec {
+    pub path: PathBuf,
+    pub query: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    pub env: Option<Environment>,
+    pub base_url: Option<String>,
+    pub partner_id: Option<String>,
+    /// A file holding the API key (never the key itself: a spec is not a secret store).
+    pub api_key_file: Option<PathBuf>,
+    pub timeout: Option<f64>,
+    pub connect_timeout: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub max_attempts: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitSpec {
+    pub endpoint: Option<SubmitEndpoint>,
+    pub callback_url: Option<String>,
+    pub callback_listen: Option<SocketAddr>,
+    pub callback_grace: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSpec {
+    pub deadline: Option<f64>,
+    pub interval: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    pub out: PathBuf,
+}
+
+fn default_formats() -> Vec<String> {
+    ["json", "csv", "md", "html"].map(String::from).to_vec()
+}
+
+impl JobSpec {
+    /// Reads a spec; relative paths become relative to the spec's folder.
+    pub fn load(path: &Path) -> Result<(Self, String), Failure> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::fatal(format!("{}: {e}", path.display())))?;
+        // The error's own Display quotes the offending line, which could hold a secret
+        // someone pasted into the spec: say only where and what.
+        let mut spec: JobSpec = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
+            Failure::fatal(format!("{}:{at} {}", path.display(), e.message().trim()))
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        rebase(&mut spec.manifest.path);
+        if let Some(f) = spec.api.api_key_file.as_mut() {
+            rebase(f);
+        }
+        if let Some(r) = spec.report.as_mut() {
+            rebase(&mut r.out);
+        }
+        let name = spec.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "job".into())
+        });
+        Ok((spec, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_spec_parses_and_paths_are_rebased() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.toml");
+        std::fs::write(
+            &path,
+            r#"
+mode = "submit"
+[manifest]
+path = "samples/rows.csv"
+[api]
+env = "production"
+partner_id = "002"
+[limits]
+rate = 20
+concurrency = 8
+[submit]
+endpoint = "verify"
+[report]
+out = "reports"
+"#,
+        )
+        .unwrap();
+        let (spec, name) = JobSpec::load(&path).unwrap();
+        assert_eq!(name, "nightly");
+        assert_eq!(spec.mode, RunMode::Submit);
+        assert_eq!(spec.manifest.path, dir.path().join("samples/rows.csv"));
+        assert_eq!(spec.api.env, Some(Environment::Production));
+        assert_eq!(spec.submit.endpoint, Some(SubmitEndpoint::Verify));
+        assert_eq!(spec.report.unwrap().formats.len(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            "mode = \"poll\"\napi_key = \"secret\"\n[manifest]\npath = \"x.csv\"\n",
+        )
+        .unwrap();
+        let err = JobSpec::load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("api_key"), "{err}");
+        assert!(
+            !err.contains("secret"),
+            "a spec error must not echo values: {err}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Staging jobs and reading them back.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{ErrorCode, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{JobState, Store, StoreError, now_ms};
+
+/// A manifest row, ready to stage.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub line: i64,
+    pub user_id: String,
+    pub job_id: String,
+    pub job_id_derived: bool,
+    pub country: Option<String>,
+    pub id_type: Option<String>,
+    /// The validated row as JSON (or the invalid row's reason).
+    pub input_json: String,
+    /// `Queued`, or `Invalid` with `error` saying why.
+    pub state: JobState,
+    pub error: Option<String>,
+    pub expected_result_code: Option<String>,
+    pub expected_status: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageCounts {
+    pub staged: u64,
+    pub invalid: u64,
+    /// Rows refused because an earlier row of the run has the same job_id.
+    pub duplicate_job_ids: u64,
+}
+
+/// What a worker needs to act on a job.
+#[derive(Clone, Debug)]
+pub struct DueJob {
+    pub row: i64,
+    pub line: i64,
+    pub user_id: String,
+    pub job_id: String,
+    pub state: JobState,
+    pub attempts: i64,
+    pub polls: i64,
+    pub input_json: String,
+    pub first_request_at: Option<i64>,
+}
+
+/// Everything stored about a job, for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobRecord {
+    pub row: i64,
+    pub line: i64,
+    pub user_id: String,
+    pub job_id: String,
+    pub job_id_derived: bool,
+    pub country: Option<String>,
+    pub id_type: Option<String>,
+    pub input_json: String,
+    pub state: JobState,
+    pub attempts: i64,
+    pub polls: i64,
+    pub last_http_status: Option<i64>,
+    pub last_code: Option<String>,
+    pub last_error: Option<String>,
+    pub result_code: Option<String>,
+    pub result_text: Option<String>,
+    pub job_success: Option<bool>,
+    pub category: Option<String>,
+    pub smile_job_id: Option<String>,
+    pub result_source: Option<String>,
+    pub result_json: Option<String>,
+    pub signature_confirmed: Option<bool>,
+    pub expected_result_code: Option<String>,
+    pub expected_status: Option<String>,
+    pub first_request_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+fn state_of(s: String) -> rusqlite::Result<JobState> {
+    JobState::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown job state {s:?}").into(),
+        )
+    })
+}
+
+impl Store {
+    /// The last manifest line already staged for a run (0 when none): staging interrupted
+    /// by a kill continues after it.
+    pub fn max_staged_line(&self, run_id: i64) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(line), 0) FROM jobs WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stages a batch of rows in one transaction. A valid row whose job_id an earlier row
+    /// already uses is staged `invalid`, naming that row's line.
+    pub fn stage(&mut self, run_id: i64, rows: &[NewJob]) -> Result<StageCounts, StoreError> {
+        let path = self.path.clone();
+        let err = |e| super::sqlite(&path, e);
+        let now = now_ms();
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut counts = StageCounts::default();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO jobs (run_id, line, user_id, job_id, job_id_derived, country, \
+                     id_type, input_json, state, last_error, expected_result_code, \
+                     expected_status, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(err)?;
+            let mut first_use = tx
+                .prepare_cached(
+                    "SELECT line FROM jobs WHERE run_id = ?1 AND job_id = ?2 AND state <> 'invalid'",
+                )
+                .map_err(err)?;
+            for row in rows {
+                let mut state = row.state;
+                let mut error = row.error.clone();
+                loop {
+                    let result = insert.execute(params![
+                        run_id,
+                        row.line,
+                        row.user_id,
+                        row.job_id,
+                        row.job_id_derived,
+                        row.country,
+                        row.id_type,
+                        row.input_json,
+                        state.as_str(),
+                        error,
+                        row.expected_result_code,
+                        row.expected_status,
+                        now
+                    ]);
+                    match result {
+                        Ok(_) => break,
+                        Err(rusqlite::Error::SqliteFailure(e, _))
+                            if e.code == ErrorCode::ConstraintViolation
+                                && state != JobState::Invalid =>
+                        {
+                            let line: Option<i64> = first_use
+                                .query_row(params![run_id, row.job_id], |r| r.get(0))
+                                .optional()
+                                .map_err(err)?;
+                            let Some(line) = line else {
+                                // Not a job_id clash: the line itself exists (cannot
+                                // happen when staging continues after max_staged_line).
+                                return Err(StoreError::Corrupt {
+                                    path: path.display().to_string(),
+                                    reason: format!(
+                                        "line {} of run {run_id} staged twice",
+                                        row.line
+                                    ),
+                                });
+                            };
+                            state = JobState::Invalid;
+                            error = Some(format!(
+                                "field job_id: {:?} is already used on line {line}",
+                                row.job_id
+                            ));
+                            counts.duplicate_job_ids += 1;
+                        }
+                        Err(e) => return Err(err(e)),
+                    }
+                }
+                counts.staged += 1;
+                if state == JobState::Invalid {
+                    counts.invalid += 1;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE runs SET staged_rows = staged_rows + ?2, updated_at = ?3 WHERE id = ?1",
+            params![run_id, counts.staged as i64, now],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(counts)
+    }
+
+    /// Up to `limit` jobs that need work and are due by `now`, after row `after` (the
+    /// dispatcher pages through the run with this cursor).
+    pub fn due_jobs(
+        &self,
+        run_id: i64,
+        now: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<DueJob>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
+                 first_request_at FROM jobs \
+                 WHERE run_id = ?1 AND state IN ('queued', 'in_flight', 'awaiting') \
+                 AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![run_id, after, now, limit as i64], |r| {
+            Ok(DueJob {
+                row: r.get(0)?,
+                line: r.get(1)?,
+                user_id: r.get(2)?,
+                job_id: r.get(3)?,
+                state: state_of(r.get(4)?)?,
+                attempts: r.get(5)?,
+                polls: r.get(6)?,
+                input_json: r.get(7)?,
+                first_request_at: r.get(8)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// When the next job that still needs work is due (None: no such job).
+    pub fn next_due_at(&self, run_id: i64) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ?1 \
+                 AND state IN ('queued', 'in_flight', 'awaiting')",
+                [run_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn counts_by_state(&self, run_id: i64) -> Result<BTreeMap<JobState, u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, COUNT(*) FROM jobs WHERE run_id = ?1 GROUP BY state")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((state_of(r.get(0)?)?, r.get::<_, i64>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
+    }
+
+    /// A run's job by its job_id (the callback receiver matches callbacks with it).
+    pub fn job_by_job_id(
+        &self,
+        run_id: i64,
+        job_id: &str,
+    ) -> Result<Option<(i64, String, JobState)>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, user_id, state FROM jobs WHERE run_id = ?1 AND job_id = ?2 \
+                 AND state <> 'invalid'",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![run_id, job_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, state_of(r.get(2)?)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every job of a run in manifest order, streamed to `f` (reports).
+    pub fn for_each_job(
+        &self,
+        run_id: i64,
+        mut f: impl FnMut(JobRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, line, user_id, job_id, job_id_derived, country, id_type, input_json, \
+                 state, attempts, polls, last_http_status, last_code, last_error, result_code, \
+                 result_text, job_success, category, smile_job_id, result_source, result_json, \
+                 signature_confirmed, expected_result_code, expected_status, first_request_at, \
+                 completed_at FROM jobs WHERE run_id = ?1 ORDER BY line",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let record = (|| {
+                Ok::<_, rusqlite::Error>(JobRecord {
+                    row: r.get(0)?,
+                    line: r.get(1)?,
+                    user_id: r.get(2)?,
+                    job_id: r.get(3)?,
+                    job_id_derived: r.get(4)?,
+                    country: r.get(5)?,
+                    id_type: r.get(6)?,
+                    input_json: r.get(7)?,
+                    state: state_of(r.get(8)?)?,
+                    attempts: r.get(9)?,
+                    polls: r.get(10)?,
+                    last_http_status: r.get(11)?,
+                    last_code: r.get(12)?,
+                    last_error: r.get(13)?,
+                    result_code: r.get(14)?,
+                    result_text: r.get(15)?,
+                    job_success: r.get(16)?,
+                    category: r.get(17)?,
+                    smile_job_id: r.get(18)?,
+                    result_source: r.get(19)?,
+                    result_json: r.get(20)?,
+                    signature_confirmed: r.get(21)?,
+                    expected_result_code: r.get(22)?,
+                    expected_status: r.get(23)?,
+                    first_request_at: r.get(24)?,
+                    completed_at: r.get(25)?,
+                })
+            })()
+            .map_err(|e| self.err(e))?;
+            f(record)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! The checkpoint database: runs, executions, jobs and their events, in SQLite (WAL).
+//!
+//! Every job's state lives here, so a killed process loses nothing. Only one writer at a
+//! time: staging before the engine starts, then the engine's writer task; readers (the
+//! dispatcher's paging, the callback receiver, reports) use their own connections.
+
+mod jobs;
+pub mod lock;
+mod runs;
+pub mod state;
+mod write;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
+pub use lock::DbLock;
+pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
+pub use state::JobState;
+pub use write::{EventRecord, JobUpdate, ResultFields, WriteOp};
+
+/// The schema, applied in order at open. Never edit a released migration: add one.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_initial.sql")];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot apply the schema: {reason}")]
+    Migration { path: String, reason: String },
+    #[error("database {db} is in use by another smile-recon process (pid {pid})")]
+    Locked { db: String, pid: String },
+    #[error("database {path}: {reason}")]
+    Corrupt { path: String, reason: String },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// One connection to the checkpoint database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating it mode 0600 if needed) and brings the schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            // Created here, not by SQLite, so that it is 0600 from the first byte; SQLite
+            // gives the -wal and -shm files the same mode.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::io(path, e))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        configure(&conn, path)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// A read-only connection (reports, the dispatcher's paging, the callback receiver).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Io {
+                path: path.display().to_string(),
+                reason: "no such database".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| sqlite(path, e))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| sqlite(path, e))?;
+        if version != MIGRATIONS.len() as i64 {
+            return Err(StoreError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!(
+                    "schema version {version}, this smile-recon expects {}",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        sqlite(&self.path, e)
+    }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| sqlite(path, e))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(|e| sqlite(path, e))?;
+    // WAL with synchronous=NORMAL is durable against a process kill (what resume needs);
+    // only a power cut may lose the last transactions, and those are re-checked on resume.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| sqlite(path, e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| sqlite(path, e))?;
+    Ok(())
+}
+
+fn sqlite(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// Now, in the store's unit (Unix milliseconds).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let _store = Store::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_second_process_lock_is_refused_with_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let _held = DbLock::acquire(&path).unwrap();
+        let err = DbLock::acquire(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&std::process::id().to_string()), "{text}");
+    }
+}

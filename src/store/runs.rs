@@ -1,0 +1,291 @@
+//! Runs (one manifest processed under one configuration) and their executions (each
+//! process that worked on it).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::{JobState, Store, StoreError, now_ms};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Rows are being read into the jobs table.
+    Staging,
+    /// Staged; nothing run yet.
+    Ready,
+    Running,
+    /// Stopped by a signal, a kill or the circuit breaker: resumable.
+    Interrupted,
+    /// Every job final.
+    Finished,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Staging => "staging",
+            RunStatus::Ready => "ready",
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Finished => "finished",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Staging,
+            RunStatus::Ready,
+            RunStatus::Running,
+            RunStatus::Interrupted,
+            RunStatus::Finished,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// What a new run is.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub name: String,
+    pub mode: String,
+    pub endpoint: Option<String>,
+    pub manifest_path: String,
+    pub manifest_query: Option<String>,
+    pub manifest_sha256: String,
+    /// The effective configuration as JSON, without secrets.
+    pub config_json: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub name: String,
+    pub mode: String,
+    pub endpoint: Option<String>,
+    pub manifest_path: String,
+    pub manifest_query: Option<String>,
+    pub manifest_sha256: String,
+    pub config_json: String,
+    pub status: RunStatus,
+    pub staged_rows: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A run and how many of its jobs are in each state.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run: RunRecord,
+    pub counts: BTreeMap<JobState, u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecutionRecord {
+    pub id: i64,
+    pub pid: i64,
+    pub command: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub outcome: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "id, name, mode, endpoint, manifest_path, manifest_query, \
+     manifest_sha256, config_json, status, staged_rows, created_at, updated_at, finished_at";
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = row.get(8)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        mode: row.get(2)?,
+        endpoint: row.get(3)?,
+        manifest_path: row.get(4)?,
+        manifest_query: row.get(5)?,
+        manifest_sha256: row.get(6)?,
+        config_json: row.get(7)?,
+        status: RunStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                format!("unknown run status {status:?}").into(),
+            )
+        })?,
+        staged_rows: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+        finished_at: row.get(12)?,
+    })
+}
+
+impl Store {
+    pub fn create_run(&self, run: &NewRun) -> Result<i64, StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO runs (name, mode, endpoint, manifest_path, manifest_query, \
+                 manifest_sha256, config_json, status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'staging', ?8, ?8)",
+                params![
+                    run.name,
+                    run.mode,
+                    run.endpoint,
+                    run.manifest_path,
+                    run.manifest_query,
+                    run.manifest_sha256,
+                    run.config_json,
+                    now
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest run, or the newest not finished one.
+    pub fn latest_run(&self, unfinished_only: bool) -> Result<Option<RunRecord>, StoreError> {
+        let filter = if unfinished_only {
+            "WHERE status <> 'finished'"
+        } else {
+            ""
+        };
+        self.conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs {filter} ORDER BY id DESC LIMIT 1"),
+                [],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest run of this name that is not finished: re-running it resumes it.
+    pub fn unfinished_run_named(&self, name: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE name = ?1 AND status <> 'finished' \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                [name],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest run of this name before `before` (for drift comparisons).
+    pub fn previous_run_named(
+        &self,
+        name: &str,
+        before: i64,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE name = ?1 AND id < ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![name, before],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))
+            .map_err(|e| self.err(e))?;
+        let runs = stmt
+            .query_map([], run_from_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        runs.into_iter()
+            .map(|run| {
+                let counts = self.counts_by_state(run.id)?;
+                Ok(RunSummary { run, counts })
+            })
+            .collect()
+    }
+
+    pub fn set_run_status(&self, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
+        let now = now_ms();
+        let finished = (status == RunStatus::Finished).then_some(now);
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, updated_at = ?3, \
+                 finished_at = COALESCE(?4, finished_at) WHERE id = ?1",
+                params![run_id, status.as_str(), now, finished],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Replaces the stored configuration (a resume with new flags).
+    pub fn set_run_config(&self, run_id: i64, config_json: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET config_json = ?2, updated_at = ?3 WHERE id = ?1",
+                params![run_id, config_json, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn start_execution(&self, run_id: i64, command: &str) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO executions (run_id, pid, command, started_at) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, std::process::id(), command, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn end_execution(&self, execution_id: i64, outcome: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE executions SET ended_at = ?2, outcome = ?3 WHERE id = ?1",
+                params![execution_id, now_ms(), outcome],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn executions(&self, run_id: i64) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, pid, command, started_at, ended_at, outcome FROM executions \
+                 WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([run_id], |r| {
+            Ok(ExecutionRecord {
+                id: r.get(0)?,
+                pid: r.get(1)?,
+                command: r.get(2)?,
+                started_at: r.get(3)?,
+                ended_at: r.get(4)?,
+                outcome: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+}
