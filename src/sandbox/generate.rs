@@ -564,7 +564,7 @@ pub fn rows_for(registry: &Registry, rows: usize, seed: u64, mix: &Mix) -> Vec<G
         .flat_map(|(k, n)| std::iter::repeat_n(k, n))
         .collect();
     // A seed of its own, so the rows do not replay the registry's draws.
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_a11_b0a7);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0005_eed0_fa11_b0a7);
     kinds.shuffle(&mut rng);
     let n = registry.len();
     let mut builder = Builder {
