@@ -346,6 +346,9 @@ fn substitute(rng: &mut StdRng, s: &str, i: usize) -> String {
 /// `s` with one or two letters changed: Levenshtein distance 1 or 2, never 0.
 fn typo(rng: &mut StdRng, s: &str) -> String {
     let n = s.chars().count();
+    if n == 0 {
+        return "x".to_owned();
+    }
     let first = rng.random_range(0..n);
     let once = substitute(rng, s, first);
     if n > 1 && rng.random_bool(0.5) {

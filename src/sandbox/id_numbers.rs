@@ -97,7 +97,12 @@ pub fn phone<R: Rng + ?Sized>(rng: &mut R, country: &str) -> String {
 /// `number` with a dash in the middle: what a person typing an ID often sends, and a
 /// character no documented format accepts, so the authority answers 1014.
 pub fn malformed(number: &str) -> String {
-    let mid = number.len() / 2;
+    // A char boundary, whatever the number holds.
+    let mid = number
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(number.chars().count() / 2)
+        .unwrap_or(number.len());
     let mut s = String::with_capacity(number.len() + 1);
     s.push_str(&number[..mid]);
     s.push('-');
