@@ -6,4 +6,5 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod job_spec;
+pub mod sandbox;
 pub mod store;

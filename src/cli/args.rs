@@ -214,14 +214,112 @@ pub struct ReportArgs {
     pub store: StoreArgs,
 }
 
+/// `sandbox`: serve the simulator, or (`sandbox generate`) write test data for it.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SandboxArgs {
-    /// Address to listen on.
+    #[command(subcommand)]
+    pub command: Option<SandboxCommand>,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The partner id the sandbox accepts.
     #[arg(long, env = "SMILE_PARTNER_ID", default_value = "002")]
     pub partner_id: String,
+    /// Read the API key from this file instead of SMILE_API_KEY. With neither, the sandbox
+    /// makes a demo key and prints it.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Seed for the generated registry and for every injected fault.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How many synthetic people the generated registry holds.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        conflicts_with = "registry"
+    )]
+    pub people: usize,
+    /// Load the registry from this CSV (as written by `sandbox generate --registry`).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+    /// Jobs that exist before start, from a verify manifest (for poll runs).
+    #[arg(long, value_name = "FILE")]
+    pub preload_jobs: Option<PathBuf>,
+    /// Seconds each preloaded job stays pending after start.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub preload_pending: f64,
+    /// Added to every API answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Each answer's latency varies by up to this many milliseconds either way.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_jitter_ms: u64,
+    /// Fraction of requests answered HTTP 500 (HTML body) without being processed.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Requests beyond this many in one second get 429 with Retry-After, unprocessed.
+    #[arg(long, value_name = "N")]
+    pub throttle_rps: Option<u32>,
+    /// Fraction of callbacks never sent (job_status still has the result).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub drop_callbacks: f64,
+    /// The ID authority is down (1015) from START to START+DURATION seconds after start,
+    /// e.g. `5:30`.
+    #[arg(long, value_name = "START:DURATION")]
+    pub outage: Option<String>,
+    /// Milliseconds an async job takes before its result and callback.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub callback_delay_ms: u64,
+    /// Attempts per callback while the receiver does not answer 2xx.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub callback_attempts: u32,
+    /// Requests allowed per ID number in the window (2222 beyond).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub id_limit: u32,
+    /// The per-ID-number window, in seconds (3 days by default).
+    #[arg(long, value_name = "SECS", default_value_t = 259_200.0)]
+    pub id_limit_window: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Write a registry of synthetic people and a manifest whose rows say which
+    /// ResultCode each must get.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Synthetic people in the registry.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub people: usize,
+    /// Manifest rows (default: one per person).
+    #[arg(long, value_name = "N")]
+    pub rows: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the registry CSV (for `sandbox --registry`).
+    #[arg(long, value_name = "FILE")]
+    pub registry: PathBuf,
+    /// Where to write the manifest CSV.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    /// Relative weights of each kind of row: exact, partial, transposed, nomatch,
+    /// invalid (unknown ID, 1013), badformat (ID failing its regex, 1014).
+    #[arg(
+        long,
+        default_value = "exact=60,partial=15,transposed=5,nomatch=15,invalid=5"
+    )]
+    pub mix: String,
+    /// Write a job_status manifest (user_id,job_id,expected_result_code,expected_status)
+    /// instead, and the jobs behind it to --jobs for `sandbox --preload-jobs`.
+    #[arg(long)]
+    pub poll: bool,
+    /// With --poll: where the jobs go (default: the manifest's name with .jobs.csv).
+    #[arg(long, value_name = "FILE", requires = "poll")]
+    pub jobs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

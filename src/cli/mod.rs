@@ -1,6 +1,7 @@
 //! The command line: parsing ([`args`]), derived settings ([`settings`]) and dispatch.
 
 pub mod args;
+mod sandbox;
 pub mod settings;
 
 use std::io::Write;
@@ -20,7 +21,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Resume(_) => not_built("resume"),
         Command::Runs(_) => not_built("runs"),
         Command::Report(_) => not_built("report"),
-        Command::Sandbox(_) => not_built("sandbox"),
+        Command::Sandbox(args) => sandbox::run(args).await,
         Command::Demo(_) => not_built("demo"),
     };
     match result {

@@ -1,0 +1,249 @@
+//! `sandbox` and `sandbox generate`: the command-line face of [`crate::sandbox`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngExt;
+
+use crate::api::ApiKey;
+use crate::exit::{Failure, Outcome};
+use crate::sandbox::{self, Faults, Mix, Outage, Registry, SandboxConfig};
+
+use super::args::{GenerateArgs, SandboxArgs, SandboxCommand};
+use super::settings::{self, API_KEY_ENV};
+
+pub async fn run(args: SandboxArgs) -> Result<Outcome, Failure> {
+    match &args.command {
+        Some(SandboxCommand::Generate(g)) => generate(g),
+        None => serve(&args).await,
+    }
+}
+
+fn fraction(flag: &str, v: f64) -> Result<f64, Failure> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Failure::usage(format!(
+            "{flag} must be between 0 and 1, got {v}"
+        )))
+    }
+}
+
+fn secs_or_zero(flag: &str, v: f64) -> Result<Duration, Failure> {
+    if v == 0.0 {
+        Ok(Duration::ZERO)
+    } else {
+        settings::seconds(flag, v)
+    }
+}
+
+/// `START:DURATION` in seconds.
+fn outage(text: &str) -> Result<Outage, Failure> {
+    let bad = || {
+        Failure::usage(format!(
+            "--outage takes START:DURATION in seconds, got {text:?}"
+        ))
+    };
+    let (a, b) = text.split_once(':').ok_or_else(bad)?;
+    let a: f64 = a.trim().parse().map_err(|_| bad())?;
+    let b: f64 = b.trim().parse().map_err(|_| bad())?;
+    Ok(Outage {
+        start_after: Duration::try_from_secs_f64(a).map_err(|_| bad())?,
+        duration: Duration::try_from_secs_f64(b).map_err(|_| bad())?,
+    })
+}
+
+/// The key clients must sign with: from the file or SMILE_API_KEY, else a fresh demo key
+/// (printed, since a client cannot talk to the sandbox without it).
+fn api_key(file: Option<&Path>) -> Result<(ApiKey, bool), Failure> {
+    if file.is_some() || std::env::var_os(API_KEY_ENV).is_some() {
+        return settings::api_key(file).map(|k| (k, false));
+    }
+    let mut rng = rand::rng();
+    let key: String = (0..32)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect();
+    let key =
+        ApiKey::new(format!("sandbox-demo-{key}")).map_err(|e| Failure::fatal(e.to_string()))?;
+    Ok((key, true))
+}
+
+fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
+    let (key, demo) = api_key(args.api_key_file.as_deref())?;
+    let registry = match &args.registry {
+        Some(path) => Registry::from_csv(path).map_err(|e| Failure::fatal(e.to_string()))?,
+        None => Registry::generate(args.people, args.seed),
+    };
+    let mut config = SandboxConfig::new(args.partner_id.clone(), key, registry);
+    config.faults = Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        latency_jitter: Duration::from_millis(args.latency_jitter_ms),
+        fail_rate: fraction("--fail-rate", args.fail_rate)?,
+        throttle_rps: args.throttle_rps,
+        drop_callbacks: fraction("--drop-callbacks", args.drop_callbacks)?,
+        outage: args.outage.as_deref().map(outage).transpose()?,
+    };
+    config.seed = args.seed;
+    config.callback_delay = Duration::from_millis(args.callback_delay_ms);
+    config.callback_attempts = args.callback_attempts.max(1);
+    config.id_limit = args.id_limit;
+    config.id_limit_window = settings::seconds("--id-limit-window", args.id_limit_window)?;
+    if let Some(path) = &args.preload_jobs {
+        let rows =
+            sandbox::generate::read_rows_csv(path).map_err(|e| Failure::fatal(e.to_string()))?;
+        let pending = secs_or_zero("--preload-pending", args.preload_pending)?;
+        config.preload = sandbox::generate::preload(&rows, pending);
+    }
+    Ok((config, demo))
+}
+
+async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
+    let (config, demo) = config(args)?;
+    let people = config.registry.len();
+    let preloaded = config.preload.len();
+    let demo_key = demo.then(|| config.api_key.expose().to_owned());
+    let running = sandbox::start(config, args.listen)
+        .await
+        .map_err(|e| Failure::fatal(e.to_string()))?;
+    {
+        // The address first and alone on stdout, so a script started with port 0 can
+        // read where to connect.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", running.base_url())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+    }
+    eprintln!(
+        "smile-recon sandbox: partner {}, {people} people in the registry, {preloaded} \
+         preloaded jobs; stats at {}/__sandbox/stats; Ctrl-C stops",
+        args.partner_id,
+        running.base_url()
+    );
+    if let Some(key) = demo_key {
+        eprintln!("no {API_KEY_ENV} set: clients must sign with this demo key:");
+        eprintln!("  export {API_KEY_ENV}={key}");
+    }
+    wait_for_stop().await;
+    eprintln!("smile-recon sandbox: stopping");
+    let stats = running.stats();
+    running.shutdown().await;
+    eprintln!(
+        "smile-recon sandbox: {} requests, busiest second {}, {} jobs accepted, {} duplicates",
+        stats.total_requests,
+        stats.max_requests_in_one_second,
+        stats.accepted_submissions,
+        stats.duplicate_rejections
+    );
+    Ok(Outcome::Success)
+}
+
+/// Ctrl-C, or SIGTERM (what `kill` and CI send).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn jobs_path(manifest: &Path) -> PathBuf {
+    let stem = manifest
+        .file_stem()
+        .map_or_else(|| "manifest".into(), |s| s.to_string_lossy().into_owned());
+    manifest.with_file_name(format!("{stem}.jobs.csv"))
+}
+
+fn generate(args: &GenerateArgs) -> Result<Outcome, Failure> {
+    let mix: Mix = args
+        .mix
+        .parse()
+        .map_err(|e| Failure::usage(format!("--mix: {e}")))?;
+    if args.people == 0 {
+        return Err(Failure::usage("--people must be at least 1"));
+    }
+    let rows = args.rows.unwrap_or(args.people);
+    let per_id = rows.div_ceil(args.people);
+    if per_id > 30 {
+        eprintln!(
+            "warning: {rows} rows over {} people is up to {per_id} requests per ID number; \
+             the sandbox answers 2222 beyond its per-ID limit (30 by default)",
+            args.people
+        );
+    }
+    let g = sandbox::generate(args.people, rows, args.seed, &mix);
+    let fatal = |e: sandbox::RegistryError| Failure::fatal(e.to_string());
+    g.write_registry_csv(&args.registry).map_err(fatal)?;
+    if args.poll {
+        let jobs = args
+            .jobs
+            .clone()
+            .unwrap_or_else(|| jobs_path(&args.manifest));
+        g.write_poll_manifest_csv(&args.manifest).map_err(fatal)?;
+        g.write_manifest_csv(&jobs).map_err(fatal)?;
+        eprintln!(
+            "wrote {} people to {}, {} job_status rows to {} and their jobs to {} \
+             (start the sandbox with --registry {} --preload-jobs {})",
+            g.registry.len(),
+            args.registry.display(),
+            g.rows.len(),
+            args.manifest.display(),
+            jobs.display(),
+            args.registry.display(),
+            jobs.display()
+        );
+    } else {
+        g.write_manifest_csv(&args.manifest).map_err(fatal)?;
+        eprintln!(
+            "wrote {} people to {} and {} rows to {}",
+            g.registry.len(),
+            args.registry.display(),
+            g.rows.len(),
+            args.manifest.display()
+        );
+    }
+    let mut by_code = std::collections::BTreeMap::<&str, usize>::new();
+    for r in &g.rows {
+        *by_code.entry(r.expected_result_code.as_str()).or_default() += 1;
+    }
+    let summary: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+    eprintln!("expected result codes: {}", summary.join(", "));
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_flag_reads_start_and_duration() {
+        let o = outage("5:30").unwrap();
+        assert_eq!(o.start_after, Duration::from_secs(5));
+        assert_eq!(o.duration, Duration::from_secs(30));
+        assert!(outage("5").is_err());
+        assert!(outage("a:1").is_err());
+        assert!(outage("-1:1").is_err());
+    }
+
+    #[test]
+    fn jobs_file_sits_beside_the_manifest() {
+        assert_eq!(
+            jobs_path(Path::new("/tmp/poll.csv")),
+            PathBuf::from("/tmp/poll.jobs.csv")
+        );
+    }
+}
