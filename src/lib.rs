@@ -6,5 +6,7 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod job_spec;
+pub mod manifest;
+pub mod runner;
 pub mod sandbox;
 pub mod store;

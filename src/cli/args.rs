@@ -165,6 +165,9 @@ pub struct PollArgs {
     /// Give up polling jobs still pending after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<f64>,
+    /// Seconds before the first re-poll of a pending job (doubling, up to 60 s).
+    #[arg(long, value_name = "SECS")]
+    pub poll_interval: Option<f64>,
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]

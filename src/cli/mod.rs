@@ -1,6 +1,8 @@
 //! The command line: parsing ([`args`]), derived settings ([`settings`]) and dispatch.
 
 pub mod args;
+mod batch;
+pub mod logging;
 mod sandbox;
 pub mod settings;
 
@@ -15,11 +17,11 @@ pub use args::{Cli, Command};
 pub async fn run(cli: Cli) -> Outcome {
     let result = match cli.command {
         Command::Sign(args) => sign(&args),
-        Command::Run(_) => not_built("run"),
-        Command::Submit(_) => not_built("submit"),
-        Command::Poll(_) => not_built("poll"),
-        Command::Resume(_) => not_built("resume"),
-        Command::Runs(_) => not_built("runs"),
+        Command::Run(args) => batch::run(args).await,
+        Command::Submit(args) => batch::submit(args).await,
+        Command::Poll(args) => batch::poll(args).await,
+        Command::Resume(args) => batch::resume(args).await,
+        Command::Runs(args) => batch::runs(args),
         Command::Report(_) => not_built("report"),
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Demo(_) => not_built("demo"),

@@ -146,6 +146,7 @@ async fn receive(State(rx): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &
         let _ = rx.writer.send(vec![event]).await;
         return (StatusCode::OK, "noted\n");
     };
+    let category = result.as_ref().and_then(|r| r.category.clone());
     let update = WriteOp::Update(JobUpdate {
         row,
         state: to,
@@ -162,6 +163,9 @@ async fn receive(State(rx): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &
         Ok(applied) => {
             if applied.last() == Some(&true) {
                 rx.tally.transition(state, to);
+                if let (true, Some(c)) = (to.is_final(), category) {
+                    rx.tally.categorise(&c);
+                }
             }
             (StatusCode::OK, "recorded\n")
         }

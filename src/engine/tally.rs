@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::api::Category;
 use crate::store::JobState;
 
 #[derive(Debug, Default)]
@@ -12,7 +13,16 @@ pub struct Tally {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub in_flight: AtomicU64,
+    categories: [AtomicU64; CATEGORIES.len()],
 }
+
+/// The result categories a finished job is counted under, in display order.
+pub const CATEGORIES: [Category; 4] = [
+    Category::Approved,
+    Category::ProvisionallyApproved,
+    Category::Rejected,
+    Category::Error,
+];
 
 fn index(state: JobState) -> usize {
     JobState::ALL
@@ -28,6 +38,8 @@ pub struct Snapshot {
     pub requests: u64,
     pub retries: u64,
     pub in_flight: u64,
+    /// Finished jobs by result category (name as stored), only those with a count.
+    pub categories: BTreeMap<&'static str, u64>,
 }
 
 impl Snapshot {
@@ -49,12 +61,28 @@ impl Snapshot {
 }
 
 impl Tally {
-    pub fn from_counts(counts: &BTreeMap<JobState, u64>) -> Self {
+    /// Starts from the stored counts (a resumed run): per state, and per category name.
+    pub fn from_counts(
+        counts: &BTreeMap<JobState, u64>,
+        categories: &BTreeMap<String, u64>,
+    ) -> Self {
         let tally = Tally::default();
         for (state, n) in counts {
             tally.states[index(*state)].store(*n, Ordering::Relaxed);
         }
+        for (i, c) in CATEGORIES.iter().enumerate() {
+            if let Some(n) = categories.get(c.as_str()) {
+                tally.categories[i].store(*n, Ordering::Relaxed);
+            }
+        }
         tally
+    }
+
+    /// A job finished with a result of this category (as stored: "Approved", ...).
+    pub fn categorise(&self, category: &str) {
+        if let Some(i) = CATEGORIES.iter().position(|c| c.as_str() == category) {
+            self.categories[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn transition(&self, from: JobState, to: JobState) {
@@ -78,6 +106,12 @@ impl Tally {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            categories: CATEGORIES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), self.categories[i].load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
         }
     }
 }

@@ -36,18 +36,12 @@ pub async fn work(ctx: Arc<Ctx>, mut job: DueJob) -> Result<(), WriteError> {
     let mut events = Vec::new();
     let mut next = match (&ctx.config.mode, job.state) {
         (Mode::Submit { .. }, JobState::Queued) => {
-            let applied = ctx
-                .writer
-                .commit(vec![WriteOp::Intent {
-                    row: job.row,
-                    at: now_ms(),
-                }])
-                .await?;
-            if applied.first() == Some(&true) {
-                ctx.tally.transition(JobState::Queued, JobState::InFlight);
+            let next = submit(&ctx, &job, &mut events).await;
+            if next.is_some() {
+                // The intent was committed before the request left (in `request`).
+                job.state = JobState::InFlight;
             }
-            job.state = JobState::InFlight;
-            submit(&ctx, &job, &mut events).await
+            next
         }
         (Mode::Submit { .. }, JobState::InFlight) => status(&ctx, &job, &mut events).await,
         _ => status(&ctx, &job, &mut events).await,
@@ -72,16 +66,21 @@ pub async fn work(ctx: Arc<Ctx>, mut job: DueJob) -> Result<(), WriteError> {
     };
     let update = to_update(&ctx, &job, next);
     let to = update.state;
+    let category = update.result.as_ref().and_then(|r| r.category.clone());
     let mut ops = events;
     ops.push(WriteOp::Update(update));
     let applied = ctx.writer.commit(ops).await?;
     if applied.last() == Some(&true) {
         ctx.tally.transition(job.state, to);
+        if let (true, Some(c)) = (to.is_final(), category) {
+            ctx.tally.categorise(&c);
+        }
     }
     Ok(())
 }
 
-/// Sends the submission. `None`: the breaker tripped and nothing was sent.
+/// Sends the submission. `None`: the breaker tripped and nothing was sent. For a queued
+/// job the intent is committed first (queued -> in_flight), once the request may leave.
 async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
     let Mode::Submit {
         endpoint,
@@ -108,7 +107,8 @@ async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
         job_type: None,
         extra: input.extra,
     };
-    let (answer, event) = request(ctx, job, "submit", || {
+    let intent = job.state == JobState::Queued;
+    let (answer, event) = request(ctx, job, "submit", intent, || {
         ctx.client.submit(
             *endpoint,
             &input.id_info,
@@ -145,7 +145,7 @@ async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
 
 /// Asks job_status. In submit mode a job that was in flight and is not found is resent.
 async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
-    let (answer, event) = request(ctx, job, "job_status", || {
+    let (answer, event) = request(ctx, job, "job_status", false, || {
         ctx.client
             .job_status(&job.user_id, &job.job_id, false, false)
     })
@@ -169,6 +169,7 @@ async fn request<T, F, Fut>(
     ctx: &Ctx,
     job: &DueJob,
     kind: &'static str,
+    intent: bool,
     send: F,
 ) -> Option<(Result<T, ApiError>, EventRecord)>
 where
@@ -181,6 +182,27 @@ where
         limiter
             .until_ready_with_jitter(Jitter::up_to(ctx.config.rate_jitter))
             .await;
+    }
+    if intent {
+        // Committed only now, after the slot, the breaker and the limiter: a job killed
+        // while waiting for them is still plainly queued, not an ambiguous in-flight one.
+        match ctx
+            .writer
+            .commit(vec![WriteOp::Intent {
+                row: job.row,
+                at: now_ms(),
+            }])
+            .await
+        {
+            Ok(applied) if applied.first() == Some(&true) => {
+                ctx.tally.transition(JobState::Queued, JobState::InFlight);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!("cannot record the intent to submit; not sending: {e}");
+                return None;
+            }
+        }
     }
     ctx.tally.in_flight.fetch_add(1, Ordering::Relaxed);
     ctx.tally.requests.fetch_add(1, Ordering::Relaxed);

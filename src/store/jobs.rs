@@ -249,6 +249,23 @@ impl Store {
         Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
     }
 
+    /// Final jobs per result category (those with a result).
+    pub fn counts_by_category(&self, run_id: i64) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT category, COUNT(*) FROM jobs WHERE run_id = ?1                  AND category IS NOT NULL AND state IN ('done', 'failed', 'gave_up')                  GROUP BY category",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().map(|(c, n)| (c, n as u64)).collect())
+    }
+
     /// A run's job by its job_id (the callback receiver matches callbacks with it).
     pub fn job_by_job_id(
         &self,

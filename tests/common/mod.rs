@@ -200,3 +200,4 @@ pub async fn wait_complete(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+pub mod batch;

@@ -1,0 +1,150 @@
+//! `run`, `submit`, `poll`, `resume` and `runs`: the flags become a [`runner::Request`];
+//! the runner does the work.
+
+use std::io::IsTerminal;
+
+use crate::exit::{Failure, Outcome};
+use crate::job_spec::RunMode;
+use crate::manifest::ManifestSource;
+use crate::runner::{self, Layer, ProgressMode, Request, Target};
+use crate::store::{JobState, Store};
+
+use super::args::{OutputArgs, PollArgs, ResumeArgs, RunArgs, RunsArgs, SubmitArgs};
+use super::logging;
+
+fn progress(output: &OutputArgs) -> ProgressMode {
+    let mode = ProgressMode::choose(output.quiet, std::io::stderr().is_terminal());
+    logging::init(output.log_format, mode == ProgressMode::Bar);
+    mode
+}
+
+async fn execute(request: Request) -> Result<Outcome, Failure> {
+    let finished = runner::execute(request).await?;
+    Ok(finished.outcome)
+}
+
+pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
+    execute(Request {
+        command: format!("run {}", args.spec.display()),
+        target: Target::Spec(args.spec),
+        flags: Layer::from_flags(&args.api, &args.limits),
+        db: args.store.db,
+        progress: progress(&args.output),
+        report: None,
+    })
+    .await
+}
+
+pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
+    let flags = Layer {
+        endpoint: Some(args.endpoint),
+        callback_url: args.callback_url,
+        callback_listen: args.callback_listen,
+        callback_grace: args.callback_grace,
+        ..Layer::from_flags(&args.api, &args.limits)
+    };
+    execute(Request {
+        command: "submit".into(),
+        target: Target::Manifest {
+            mode: RunMode::Submit,
+            source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+        },
+        flags,
+        db: args.store.db,
+        progress: progress(&args.output),
+        report: None,
+    })
+    .await
+}
+
+pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
+    let flags = Layer {
+        deadline: args.deadline,
+        poll_interval: args.poll_interval,
+        ..Layer::from_flags(&args.api, &args.limits)
+    };
+    execute(Request {
+        command: "poll".into(),
+        target: Target::Manifest {
+            mode: RunMode::Poll,
+            source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+        },
+        flags,
+        db: args.store.db,
+        progress: progress(&args.output),
+        report: None,
+    })
+    .await
+}
+
+pub async fn resume(args: ResumeArgs) -> Result<Outcome, Failure> {
+    execute(Request {
+        command: "resume".into(),
+        target: Target::Resume(args.run),
+        flags: Layer::from_flags(&args.api, &args.limits),
+        db: args.store.db,
+        progress: progress(&args.output),
+        report: None,
+    })
+    .await
+}
+
+/// `runs`: one line per run with its counts per state.
+pub fn runs(args: RunsArgs) -> Result<Outcome, Failure> {
+    if !args.store.db.exists() {
+        return Err(Failure::fatal(format!(
+            "{}: no such database (pass --db PATH)",
+            args.store.db.display()
+        )));
+    }
+    let store = Store::open_read_only(&args.store.db).map_err(|e| Failure::fatal(e.to_string()))?;
+    let runs = store
+        .list_runs()
+        .map_err(|e| Failure::fatal(e.to_string()))?;
+    if runs.is_empty() {
+        println!("no runs in {}", args.store.db.display());
+        return Ok(Outcome::Success);
+    }
+    let mut header = format!(
+        "{:>4}  {:<11}  {:<7}  {:<24}",
+        "id", "status", "mode", "name"
+    );
+    for state in JobState::ALL {
+        header.push_str(&format!("  {:>8}", state.as_str()));
+    }
+    println!("{header}");
+    for summary in runs {
+        let run = &summary.run;
+        let mut line = format!(
+            "{:>4}  {:<11}  {:<7}  {:<24}",
+            run.id,
+            run.status.as_str(),
+            run.mode,
+            ellipsize(&run.name, 24)
+        );
+        for state in JobState::ALL {
+            line.push_str(&format!(
+                "  {:>8}",
+                summary.counts.get(&state).copied().unwrap_or(0)
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(Outcome::Success)
+}
+
+fn ellipsize(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(width - 1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}

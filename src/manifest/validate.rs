@@ -1,0 +1,336 @@
+//! Turning a raw row into a [`Row`]: required fields, ISO dates, gender, known country and
+//! id_type, the ID number's documented format (API-FACTS.md). The first problem found is
+//! the row's reason.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use super::error::ManifestError;
+use super::job_id::derive_job_id;
+use super::row::{ExpectedStatus, PollRow, Row, RowBody, RowError, VerifyRow};
+use super::{RawRow, RowKind};
+use crate::api::id_formats;
+use crate::api::models::IdInfo;
+
+/// A cell longer than this is refused (no real name, number or id is near it).
+pub const MAX_FIELD_BYTES: usize = 65_536;
+
+const VERIFY_COLUMNS: &[&str] = &[
+    "country",
+    "id_type",
+    "id_number",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "dob",
+    "gender",
+    "phone_number",
+    "user_id",
+    "job_id",
+    "expected_result_code",
+];
+const VERIFY_REQUIRED: &[&str] = &[
+    "country",
+    "id_type",
+    "id_number",
+    "first_name",
+    "last_name",
+    "user_id",
+];
+const POLL_COLUMNS: &[&str] = &[
+    "user_id",
+    "job_id",
+    "expected_result_code",
+    "expected_status",
+];
+const POLL_REQUIRED: &[&str] = &["user_id", "job_id"];
+
+/// The header: column names (trimmed, lower-cased for matching) and where each is.
+#[derive(Debug)]
+pub struct Columns {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    known: &'static [&'static str],
+}
+
+impl Columns {
+    pub fn new(path: &str, header: Vec<String>, kind: RowKind) -> Result<Self, ManifestError> {
+        let (known, required) = match kind {
+            RowKind::Verify => (VERIFY_COLUMNS, VERIFY_REQUIRED),
+            RowKind::Poll => (POLL_COLUMNS, POLL_REQUIRED),
+        };
+        let names: Vec<String> = header.into_iter().map(|h| h.trim().to_owned()).collect();
+        let mut index = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            if index.insert(name.to_ascii_lowercase(), i).is_some() {
+                return Err(ManifestError::DuplicateColumn {
+                    path: path.into(),
+                    column: name.clone(),
+                });
+            }
+        }
+        for column in required {
+            if !index.contains_key(*column) {
+                return Err(ManifestError::MissingColumn {
+                    path: path.into(),
+                    column: (*column).into(),
+                    needed: required.join(", "),
+                });
+            }
+        }
+        Ok(Self {
+            names,
+            index,
+            known,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn name(&self, i: usize) -> Option<&str> {
+        self.names.get(i).map(String::as_str)
+    }
+}
+
+/// One row's cells, looked up by column name.
+struct Cells<'a> {
+    columns: &'a Columns,
+    cells: &'a [String],
+    line: i64,
+}
+
+impl Cells<'_> {
+    /// The trimmed cell, `None` when absent or empty.
+    fn get(&self, column: &str) -> Option<&str> {
+        let i = *self.columns.index.get(column)?;
+        let cell = self.cells.get(i)?.trim();
+        (!cell.is_empty()).then_some(cell)
+    }
+
+    fn error(&self, field: &str, reason: impl Into<String>) -> RowError {
+        RowError {
+            line: self.line,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn required(&self, column: &str) -> Result<&str, RowError> {
+        self.get(column)
+            .ok_or_else(|| self.error(column, "is required but empty"))
+    }
+
+    /// Unknown columns, for `partner_params`.
+    fn extra(&self) -> Map<String, Value> {
+        let mut extra = Map::new();
+        for (i, name) in self.columns.names.iter().enumerate() {
+            if name.is_empty()
+                || self
+                    .columns
+                    .known
+                    .contains(&name.to_ascii_lowercase().as_str())
+            {
+                continue;
+            }
+            if let Some(cell) = self
+                .cells
+                .get(i)
+                .map(|c| c.trim())
+                .filter(|c| !c.is_empty())
+            {
+                extra.insert(name.clone(), Value::String(cell.to_owned()));
+            }
+        }
+        extra
+    }
+
+    fn check_shape(&self) -> Result<(), RowError> {
+        if self.cells.len() != self.columns.len() {
+            return Err(self.error(
+                "(row)",
+                format!(
+                    "has {} fields but the header has {}",
+                    self.cells.len(),
+                    self.columns.len()
+                ),
+            ));
+        }
+        for (i, cell) in self.cells.iter().enumerate() {
+            if cell.len() > MAX_FIELD_BYTES {
+                let field = self.columns.names.get(i).cloned().unwrap_or_default();
+                return Err(self.error(
+                    &field,
+                    format!("is {} bytes, longer than {MAX_FIELD_BYTES}", cell.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn expected_result_code(&self) -> Result<Option<String>, RowError> {
+        match self.get("expected_result_code") {
+            None => Ok(None),
+            Some(c) if c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(c.to_owned()))
+            }
+            Some(_) => Err(self.error("expected_result_code", "must be a 4-digit ResultCode")),
+        }
+    }
+}
+
+/// A date of birth as the API takes it: `YYYY-MM-DD`, a real calendar date.
+pub fn check_dob(dob: &str) -> Result<(), String> {
+    let shape = dob.len() == 10
+        && dob.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return Err("must be an ISO date, YYYY-MM-DD".into());
+    }
+    NaiveDate::parse_from_str(dob, "%Y-%m-%d")
+        .map(|_| ())
+        .map_err(|_| "is not a real calendar date".into())
+}
+
+fn verify(cells: &Cells) -> Result<VerifyRow, RowError> {
+    for column in VERIFY_REQUIRED {
+        cells.required(column)?;
+    }
+    let country = cells.required("country")?;
+    let id_type = cells.required("id_type")?;
+    let id_number = cells.required("id_number")?;
+    if let Err(e) = id_formats::check(country, id_type, id_number) {
+        let field = match e {
+            id_formats::IdNumberError::UnknownCountry(_) => "country",
+            id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
+            id_formats::IdNumberError::BadFormat { .. } => "id_number",
+        };
+        return Err(cells.error(field, e.to_string()));
+    }
+    let dob = cells.get("dob");
+    if let Some(d) = dob {
+        check_dob(d).map_err(|reason| cells.error("dob", reason))?;
+    }
+    let gender = match cells.get("gender") {
+        None => None,
+        Some(g) if g.eq_ignore_ascii_case("m") => Some("M".to_owned()),
+        Some(g) if g.eq_ignore_ascii_case("f") => Some("F".to_owned()),
+        Some(_) => return Err(cells.error("gender", "must be M or F")),
+    };
+    let phone_number = cells.get("phone_number");
+    if let Some(p) = phone_number {
+        let digits = p.strip_prefix('+').unwrap_or(p);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(cells.error("phone_number", "must be digits, optionally after a +"));
+        }
+    }
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    Ok(VerifyRow {
+        id_info: IdInfo {
+            country: country.to_owned(),
+            id_type: id_type.to_owned(),
+            id_number: id_number.to_owned(),
+            first_name: owned(cells.get("first_name")),
+            middle_name: owned(cells.get("middle_name")),
+            last_name: owned(cells.get("last_name")),
+            dob: owned(dob),
+            gender,
+            phone_number: owned(phone_number),
+        },
+        extra: cells.extra(),
+        expected_result_code: cells.expected_result_code()?,
+    })
+}
+
+fn poll(cells: &Cells) -> Result<PollRow, RowError> {
+    for column in POLL_REQUIRED {
+        cells.required(column)?;
+    }
+    let expected_status = match cells.get("expected_status") {
+        None => None,
+        Some(s) => Some(ExpectedStatus::parse(s).ok_or_else(|| {
+            cells.error("expected_status", "must be approved, rejected or pending")
+        })?),
+    };
+    Ok(PollRow {
+        expected_result_code: cells.expected_result_code()?,
+        expected_status,
+        extra: cells.extra(),
+    })
+}
+
+/// Validates one raw row. Always returns a row: a bad one as [`RowBody::Invalid`].
+pub fn row(columns: &Columns, kind: RowKind, salt: &str, raw: RawRow) -> Row {
+    let line = raw.line;
+    let cells = match raw.cells {
+        Ok(cells) => cells,
+        Err(e) => {
+            return Row {
+                line,
+                user_id: String::new(),
+                job_id: derive_job_id(salt, line, "", ""),
+                job_id_derived: true,
+                body: RowBody::Invalid(e),
+            };
+        }
+    };
+    let cells = Cells {
+        columns,
+        cells: &cells,
+        line,
+    };
+    let shape = cells.check_shape();
+    // Identity for staging: usable even when the row is invalid (long cells are cut off).
+    let short = |c: &str| {
+        cells
+            .get(c)
+            .filter(|v| v.len() <= MAX_FIELD_BYTES)
+            .unwrap_or("")
+    };
+    let user_id = short("user_id").to_owned();
+    let (job_id, job_id_derived) = match cells.get("job_id").filter(|v| v.len() <= 256) {
+        Some(j) => (j.to_owned(), false),
+        None => (
+            derive_job_id(salt, line, &user_id, short("id_number")),
+            true,
+        ),
+    };
+    let body = match shape.and_then(|()| match kind {
+        RowKind::Verify => verify(&cells).map(|v| RowBody::Verify(Box::new(v))),
+        RowKind::Poll => poll(&cells).map(RowBody::Poll),
+    }) {
+        Ok(body) => body,
+        Err(e) => RowBody::Invalid(e),
+    };
+    Row {
+        line,
+        user_id,
+        job_id,
+        job_id_derived,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dob_must_be_iso_and_real() {
+        assert!(check_dob("1990-02-28").is_ok());
+        assert!(check_dob("2000-02-29").is_ok());
+        assert!(check_dob("1990-02-30").is_err());
+        assert!(check_dob("1990-2-3").is_err());
+        assert!(check_dob("03/02/1990").is_err());
+        assert!(check_dob("19900203").is_err());
+        assert!(check_dob("1990-02-03T00:00").is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! A run's effective configuration, layered: flag (and its environment variable) > job spec >
+//! the configuration stored with the run (on resume) > default. The resolved layer is stored
+//! in `runs.config_json`; it holds no secret (the API key is read from the environment or a
+//! file at each start, and only the file's path is kept).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ClientConfig, Credentials, Environment, SubmitEndpoint};
+use crate::cli::args::{ApiArgs, LimitArgs};
+use crate::cli::settings;
+use crate::exit::Failure;
+use crate::job_spec::JobSpec;
+
+pub const DEFAULT_RATE: f64 = 10.0;
+pub const DEFAULT_BURST: u32 = 5;
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+pub const DEFAULT_CALLBACK_GRACE: f64 = 30.0;
+pub const DEFAULT_POLL_INTERVAL: f64 = 2.0;
+
+/// One layer of settings; `None` means "this layer does not say".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Layer {
+    pub env: Option<Environment>,
+    pub base_url: Option<String>,
+    pub partner_id: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub timeout: Option<f64>,
+    pub connect_timeout: Option<f64>,
+    /// Requests per second; 0 means no limit.
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub max_attempts: Option<u32>,
+    pub endpoint: Option<SubmitEndpoint>,
+    pub callback_url: Option<String>,
+    pub callback_listen: Option<SocketAddr>,
+    pub callback_grace: Option<f64>,
+    /// Seconds from the start of an execution after which pending jobs give up.
+    pub deadline: Option<f64>,
+    /// The first job_status poll interval (doubling to 60 s).
+    pub poll_interval: Option<f64>,
+}
+
+macro_rules! or_fields {
+    ($hi:expr, $lo:expr, $($f:ident),*) => {
+        Layer { $($f: $hi.$f.or($lo.$f)),* }
+    };
+}
+
+impl Layer {
+    /// This layer where it says something, `lower` elsewhere.
+    pub fn or(self, lower: Layer) -> Layer {
+        or_fields!(
+            self,
+            lower,
+            env,
+            base_url,
+            partner_id,
+            api_key_file,
+            timeout,
+            connect_timeout,
+            rate,
+            burst,
+            concurrency,
+            max_attempts,
+            endpoint,
+            callback_url,
+            callback_listen,
+            callback_grace,
+            deadline,
+            poll_interval
+        )
+    }
+
+    pub fn from_flags(api: &ApiArgs, limits: &LimitArgs) -> Layer {
+        Layer {
+            env: api.env,
+            base_url: api.base_url.clone(),
+            partner_id: api.partner_id.clone(),
+            api_key_file: api.api_key_file.clone(),
+            timeout: api.timeout,
+            connect_timeout: api.connect_timeout,
+            rate: limits.rate,
+            burst: limits.burst,
+            concurrency: limits.concurrency,
+            max_attempts: limits.max_attempts,
+            ..Layer::default()
+        }
+    }
+
+    pub fn from_spec(spec: &JobSpec) -> Layer {
+        Layer {
+            env: spec.api.env,
+            base_url: spec.api.base_url.clone(),
+            partner_id: spec.api.partner_id.clone(),
+            api_key_file: spec.api.api_key_file.clone(),
+            timeout: spec.api.timeout,
+            connect_timeout: spec.api.connect_timeout,
+            rate: spec.limits.rate,
+            burst: spec.limits.burst,
+            concurrency: spec.limits.concurrency,
+            max_attempts: spec.limits.max_attempts,
+            endpoint: spec.submit.endpoint,
+            callback_url: spec.submit.callback_url.clone(),
+            callback_listen: spec.submit.callback_listen,
+            callback_grace: spec.submit.callback_grace,
+            deadline: spec.poll.deadline,
+            poll_interval: spec.poll.interval,
+        }
+    }
+
+    /// The configuration stored with a run, as the lowest layer of a resume. A stored
+    /// configuration we cannot read (an older version's) just contributes nothing.
+    pub fn from_stored(config_json: &str) -> Layer {
+        serde_json::from_str(config_json).unwrap_or_default()
+    }
+
+    /// The defaults, as a layer, so that what is stored is the whole effective picture.
+    pub fn defaults() -> Layer {
+        Layer {
+            rate: Some(DEFAULT_RATE),
+            burst: Some(DEFAULT_BURST),
+            concurrency: Some(DEFAULT_CONCURRENCY),
+            max_attempts: Some(DEFAULT_MAX_ATTEMPTS),
+            timeout: Some(settings::DEFAULT_TIMEOUT.as_secs_f64()),
+            connect_timeout: Some(settings::DEFAULT_CONNECT_TIMEOUT.as_secs_f64()),
+            callback_grace: Some(DEFAULT_CALLBACK_GRACE),
+            poll_interval: Some(DEFAULT_POLL_INTERVAL),
+            ..Layer::default()
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> Result<String, Failure> {
+        match &self.base_url {
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(Failure::usage(format!(
+                        "--base-url must start with http:// or https://, got {url:?}"
+                    )));
+                }
+                Ok(url.clone())
+            }
+            None => Ok(self
+                .env
+                .unwrap_or(Environment::Sandbox)
+                .base_url()
+                .to_owned()),
+        }
+    }
+
+    pub fn client_config(&self) -> Result<ClientConfig, Failure> {
+        let credentials: Credentials =
+            settings::credentials(self.partner_id.as_deref(), self.api_key_file.as_deref())?;
+        Ok(ClientConfig {
+            base_url: self.base_url()?,
+            connect_timeout: secs(
+                "--connect-timeout",
+                self.connect_timeout,
+                settings::DEFAULT_CONNECT_TIMEOUT,
+            )?,
+            request_timeout: secs("--timeout", self.timeout, settings::DEFAULT_TIMEOUT)?,
+            credentials,
+        })
+    }
+
+    /// `None`: no rate limit (`--rate 0`).
+    pub fn rate(&self) -> Result<Option<f64>, Failure> {
+        match self.rate {
+            Some(0.0) => Ok(None),
+            Some(r) if r.is_finite() && r > 0.0 => Ok(Some(r)),
+            Some(r) => Err(Failure::usage(format!(
+                "--rate must be a positive number of requests per second (0: no limit), got {r}"
+            ))),
+            None => Ok(Some(DEFAULT_RATE)),
+        }
+    }
+
+    pub fn concurrency(&self) -> Result<usize, Failure> {
+        match self.concurrency.unwrap_or(DEFAULT_CONCURRENCY) {
+            0 => Err(Failure::usage("--concurrency must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
+    pub fn max_attempts(&self) -> Result<u32, Failure> {
+        match self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+            0 => Err(Failure::usage("--max-attempts must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
+    pub fn callback_grace(&self) -> Result<Duration, Failure> {
+        secs(
+            "--callback-grace",
+            self.callback_grace,
+            Duration::from_secs_f64(DEFAULT_CALLBACK_GRACE),
+        )
+    }
+
+    pub fn poll_interval(&self) -> Result<Duration, Failure> {
+        secs(
+            "--poll-interval",
+            self.poll_interval,
+            Duration::from_secs_f64(DEFAULT_POLL_INTERVAL),
+        )
+    }
+
+    pub fn deadline(&self) -> Result<Option<Duration>, Failure> {
+        self.deadline
+            .map(|d| settings::seconds("--deadline", d))
+            .transpose()
+    }
+}
+
+fn secs(flag: &str, value: Option<f64>, default: Duration) -> Result<Duration, Failure> {
+    match value {
+        Some(v) => settings::seconds(flag, v),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn higher_layers_win_field_by_field() {
+        let flags = Layer {
+            rate: Some(50.0),
+            ..Layer::default()
+        };
+        let spec = Layer {
+            rate: Some(5.0),
+            concurrency: Some(4),
+            ..Layer::default()
+        };
+        let stored = Layer {
+            concurrency: Some(99),
+            max_attempts: Some(2),
+            ..Layer::default()
+        };
+        let merged = flags.or(spec).or(stored).or(Layer::defaults());
+        assert_eq!(merged.rate, Some(50.0));
+        assert_eq!(merged.concurrency, Some(4));
+        assert_eq!(merged.max_attempts, Some(2));
+        assert_eq!(merged.burst, Some(DEFAULT_BURST));
+    }
+
+    #[test]
+    fn stored_layer_round_trips_and_tolerates_garbage() {
+        let layer = Layer {
+            partner_id: Some("002".into()),
+            endpoint: Some(SubmitEndpoint::Verify),
+            ..Layer::defaults()
+        };
+        assert_eq!(Layer::from_stored(&layer.to_json()), layer);
+        assert_eq!(Layer::from_stored("not json"), Layer::default());
+    }
+
+    #[test]
+    fn rate_zero_means_unlimited_and_negative_is_refused() {
+        let mut layer = Layer {
+            rate: Some(0.0),
+            ..Layer::default()
+        };
+        assert_eq!(layer.rate().ok().flatten(), None);
+        layer.rate = Some(-1.0);
+        assert!(layer.rate().is_err());
+        layer.rate = None;
+        assert_eq!(layer.rate().ok().flatten(), Some(DEFAULT_RATE));
+    }
+}
