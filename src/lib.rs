@@ -7,6 +7,7 @@ pub mod engine;
 pub mod exit;
 pub mod job_spec;
 pub mod manifest;
+pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod store;

@@ -118,6 +118,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
+    pub report: RunReportArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -155,6 +157,8 @@ pub struct SubmitArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
+    pub report: RunReportArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -174,6 +178,8 @@ pub struct PollArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub report: RunReportArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -213,8 +219,39 @@ pub struct ReportArgs {
     /// Show ID numbers unmasked.
     #[arg(long)]
     pub show_pii: bool,
+    /// Drift against this run (default: the previous run of the same name).
+    #[arg(long, value_name = "RUN")]
+    pub compare: Option<i64>,
+    /// Which findings make the exit code non-zero.
+    #[arg(long, value_enum, default_value_t = FailOn::Discrepancies)]
+    pub fail_on: FailOn,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// Reports written when a run stops (a job spec's `[report]` section sets the same).
+#[derive(Debug, Clone, Args)]
+pub struct RunReportArgs {
+    /// Write the reports into this folder when the run stops.
+    #[arg(long = "report", value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Comma-separated report formats: json, csv, md, html.
+    #[arg(long = "report-format", value_delimiter = ',', value_name = "FORMATS")]
+    pub report_format: Option<Vec<String>>,
+    /// Show ID numbers unmasked in the reports.
+    #[arg(long)]
+    pub show_pii: bool,
+    /// Which findings make the exit code non-zero: discrepancies (4, then job errors 3),
+    /// errors (3 for jobs that ended in error), or none (0 once the run finished).
+    #[arg(long, value_enum, default_value_t = FailOn::Discrepancies)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    None,
+    Discrepancies,
+    Errors,
 }
 
 /// `sandbox`: serve the simulator, or (`sandbox generate`) write test data for it.
@@ -340,7 +377,16 @@ pub struct SignArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the demo writes its database and reports.
+    /// Where the demo writes its database, manifests and reports.
     #[arg(long, value_name = "DIR", default_value = "smile-recon-demo")]
     pub dir: PathBuf,
+    /// Rows to re-verify.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub rows: usize,
+    /// People in the sandbox's generated registry.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub people: usize,
+    /// Requests per second (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 400.0)]
+    pub rate: f64,
 }

@@ -9,7 +9,7 @@ use crate::manifest::ManifestSource;
 use crate::runner::{self, Layer, ProgressMode, Request, Target};
 use crate::store::{JobState, Store};
 
-use super::args::{OutputArgs, PollArgs, ResumeArgs, RunArgs, RunsArgs, SubmitArgs};
+use super::args::{OutputArgs, PollArgs, ResumeArgs, RunArgs, RunReportArgs, RunsArgs, SubmitArgs};
 use super::logging;
 
 fn progress(output: &OutputArgs) -> ProgressMode {
@@ -18,20 +18,28 @@ fn progress(output: &OutputArgs) -> ProgressMode {
     mode
 }
 
-async fn execute(request: Request) -> Result<Outcome, Failure> {
+async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, Failure> {
+    let db = request.db.clone();
     let finished = runner::execute(request).await?;
-    Ok(finished.outcome)
+    if finished.outcome == Outcome::Interrupted {
+        return Ok(finished.outcome);
+    }
+    super::report::after_run(&db, &finished, reports)
 }
 
 pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
-    execute(Request {
-        command: format!("run {}", args.spec.display()),
-        target: Target::Spec(args.spec),
-        flags: Layer::from_flags(&args.api, &args.limits),
-        db: args.store.db,
-        progress: progress(&args.output),
-        report: None,
-    })
+    execute(
+        Request {
+            command: format!("run {}", args.spec.display()),
+            target: Target::Spec(args.spec),
+            flags: Layer::from_flags(&args.api, &args.limits),
+            db: args.store.db,
+            progress: progress(&args.output),
+            report: None,
+            api_key: None,
+        },
+        &args.report,
+    )
     .await
 }
 
@@ -43,17 +51,21 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
         callback_grace: args.callback_grace,
         ..Layer::from_flags(&args.api, &args.limits)
     };
-    execute(Request {
-        command: "submit".into(),
-        target: Target::Manifest {
-            mode: RunMode::Submit,
-            source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+    execute(
+        Request {
+            command: "submit".into(),
+            target: Target::Manifest {
+                mode: RunMode::Submit,
+                source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+            },
+            flags,
+            db: args.store.db,
+            progress: progress(&args.output),
+            report: None,
+            api_key: None,
         },
-        flags,
-        db: args.store.db,
-        progress: progress(&args.output),
-        report: None,
-    })
+        &args.report,
+    )
     .await
 }
 
@@ -63,29 +75,42 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
         poll_interval: args.poll_interval,
         ..Layer::from_flags(&args.api, &args.limits)
     };
-    execute(Request {
-        command: "poll".into(),
-        target: Target::Manifest {
-            mode: RunMode::Poll,
-            source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+    execute(
+        Request {
+            command: "poll".into(),
+            target: Target::Manifest {
+                mode: RunMode::Poll,
+                source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
+            },
+            flags,
+            db: args.store.db,
+            progress: progress(&args.output),
+            report: None,
+            api_key: None,
         },
-        flags,
-        db: args.store.db,
-        progress: progress(&args.output),
-        report: None,
-    })
+        &args.report,
+    )
     .await
 }
 
 pub async fn resume(args: ResumeArgs) -> Result<Outcome, Failure> {
-    execute(Request {
-        command: "resume".into(),
-        target: Target::Resume(args.run),
-        flags: Layer::from_flags(&args.api, &args.limits),
-        db: args.store.db,
-        progress: progress(&args.output),
-        report: None,
-    })
+    execute(
+        Request {
+            command: "resume".into(),
+            target: Target::Resume(args.run),
+            flags: Layer::from_flags(&args.api, &args.limits),
+            db: args.store.db,
+            progress: progress(&args.output),
+            report: None,
+            api_key: None,
+        },
+        &RunReportArgs {
+            report_dir: None,
+            report_format: None,
+            show_pii: false,
+            fail_on: super::args::FailOn::Discrepancies,
+        },
+    )
     .await
 }
 

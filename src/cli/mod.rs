@@ -2,7 +2,9 @@
 
 pub mod args;
 mod batch;
+mod demo;
 pub mod logging;
+mod report;
 mod sandbox;
 pub mod settings;
 
@@ -22,9 +24,9 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Poll(args) => batch::poll(args).await,
         Command::Resume(args) => batch::resume(args).await,
         Command::Runs(args) => batch::runs(args),
-        Command::Report(_) => not_built("report"),
+        Command::Report(args) => report::run(args),
         Command::Sandbox(args) => sandbox::run(args).await,
-        Command::Demo(_) => not_built("demo"),
+        Command::Demo(args) => demo::run(args).await,
     };
     match result {
         Ok(outcome) => outcome,
@@ -33,12 +35,6 @@ pub async fn run(cli: Cli) -> Outcome {
             failure.outcome
         }
     }
-}
-
-fn not_built(command: &str) -> Result<Outcome, Failure> {
-    Err(Failure::fatal(format!(
-        "`{command}` is not built yet in this version"
-    )))
 }
 
 /// `sign`: the signature alone on stdout; a generated timestamp on stderr.

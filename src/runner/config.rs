@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ClientConfig, Credentials, Environment, SubmitEndpoint};
+use crate::api::{ApiKey, ClientConfig, Credentials, Environment, SubmitEndpoint};
 use crate::cli::args::{ApiArgs, LimitArgs};
 use crate::cli::settings;
 use crate::exit::Failure;
@@ -159,9 +159,17 @@ impl Layer {
         }
     }
 
-    pub fn client_config(&self) -> Result<ClientConfig, Failure> {
-        let credentials: Credentials =
-            settings::credentials(self.partner_id.as_deref(), self.api_key_file.as_deref())?;
+    /// The client's configuration; `key` (held in memory) instead of the environment's.
+    pub fn client_config(&self, key: Option<ApiKey>) -> Result<ClientConfig, Failure> {
+        let credentials: Credentials = match key {
+            Some(key) => {
+                let partner = self.partner_id.as_deref().unwrap_or_default();
+                Credentials::new(partner, key).map_err(|e| Failure::fatal(e.to_string()))?
+            }
+            None => {
+                settings::credentials(self.partner_id.as_deref(), self.api_key_file.as_deref())?
+            }
+        };
         Ok(ClientConfig {
             base_url: self.base_url()?,
             connect_timeout: secs(

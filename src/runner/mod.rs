@@ -50,8 +50,11 @@ pub struct Request {
     pub flags: Layer,
     pub db: PathBuf,
     pub progress: ProgressMode,
-    /// Called with the run's id and the summary once the engine has stopped (reports).
+    /// The job spec's `[report]` section, handed back in [`Finished`].
     pub report: Option<crate::job_spec::ReportSpec>,
+    /// A key held in memory (the demo's own sandbox); otherwise it is read from
+    /// `SMILE_API_KEY` or the key file.
+    pub api_key: Option<crate::api::ApiKey>,
 }
 
 /// How a run ended, for the caller (the `demo` and tests read it).
@@ -189,7 +192,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         layer.endpoint = Some(SubmitEndpoint::VerifyAsync);
     }
     let mode = engine_mode(plan.mode, &layer)?;
-    let client_config = layer.client_config()?;
+    let client_config = layer.client_config(request.api_key.clone())?;
     let rate = layer.rate()?;
     let concurrency = layer.concurrency()?;
     let max_attempts = layer.max_attempts()?;

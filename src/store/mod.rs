@@ -6,6 +6,7 @@
 
 mod jobs;
 pub mod lock;
+mod reports;
 mod runs;
 pub mod state;
 mod write;
@@ -20,6 +21,7 @@ use rusqlite_migration::{M, Migrations};
 
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use lock::DbLock;
+pub use reports::{DriftPair, Latency};
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
 pub use state::JobState;
 pub use write::{EventRecord, JobUpdate, ResultFields, WriteOp};

@@ -103,6 +103,7 @@ impl Batch {
             db: self.db.clone(),
             progress: ProgressMode::Quiet,
             report: None,
+            api_key: None,
         }
     }
 

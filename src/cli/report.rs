@@ -1,0 +1,140 @@
+//! `report`, and the reports written when a run stops.
+
+use std::path::{Path, PathBuf};
+
+use crate::exit::{Failure, Outcome};
+use crate::report::{self, Format, ReportOptions, Summary};
+use crate::store::Store;
+
+use super::args::{FailOn, ReportArgs, RunReportArgs};
+
+fn fatal(e: impl std::fmt::Display) -> Failure {
+    Failure::fatal(e.to_string())
+}
+
+/// The exit code a finished run gets once its findings are known.
+pub fn apply_fail_on(outcome: Outcome, summary: &Summary, fail_on: FailOn) -> Outcome {
+    if !matches!(outcome, Outcome::Success | Outcome::JobErrors) {
+        return outcome;
+    }
+    match fail_on {
+        FailOn::None => Outcome::Success,
+        FailOn::Errors => outcome,
+        FailOn::Discrepancies if summary.reconciliation.discrepancies > 0 => Outcome::Discrepancies,
+        FailOn::Discrepancies => outcome,
+    }
+}
+
+/// Writes the reports of `run_id` and prints where they are.
+pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary, Failure> {
+    let store = Store::open_read_only(db).map_err(fatal)?;
+    let written = report::write(&store, run_id, options).map_err(fatal)?;
+    let s = &written.summary;
+    if s.reconciliation.checked > 0 {
+        println!(
+            "reconciliation: {} of {} jobs disagree with the records",
+            s.reconciliation.discrepancies, s.reconciliation.checked
+        );
+    }
+    if let Some(d) = &s.drift {
+        println!(
+            "drift against run {}: {} of {} shared jobs changed",
+            d.compared_with_run, d.changed, d.matched
+        );
+    }
+    println!("reports for run {run_id}:");
+    for f in &written.files {
+        println!("  {}", f.display());
+    }
+    Ok(written.summary)
+}
+
+/// `report`.
+pub fn run(args: ReportArgs) -> Result<Outcome, Failure> {
+    if !args.store.db.exists() {
+        return Err(Failure::fatal(format!(
+            "{}: no such database (pass --db PATH)",
+            args.store.db.display()
+        )));
+    }
+    let formats = Format::parse_list(&args.format).map_err(Failure::usage)?;
+    let run_id = match args.run {
+        Some(id) => id,
+        None => {
+            let store = Store::open_read_only(&args.store.db).map_err(fatal)?;
+            store
+                .latest_run(false)
+                .map_err(fatal)?
+                .ok_or_else(|| Failure::fatal("no runs in this database"))?
+                .id
+        }
+    };
+    let summary = write(
+        &args.store.db,
+        run_id,
+        &ReportOptions {
+            formats,
+            out: args.out,
+            show_pii: args.show_pii,
+            compare: args.compare,
+        },
+    )?;
+    let errors = ["failed", "gave_up", "invalid"]
+        .iter()
+        .filter_map(|s| summary.totals.by_state.get(*s))
+        .sum::<u64>();
+    let outcome = if errors > 0 {
+        Outcome::JobErrors
+    } else {
+        Outcome::Success
+    };
+    Ok(apply_fail_on(outcome, &summary, args.fail_on))
+}
+
+/// After `run` / `submit` / `poll`: reports as the flags (or else the spec) say, and the
+/// exit code with the findings.
+pub fn after_run(
+    db: &Path,
+    finished: &crate::runner::Finished,
+    args: &RunReportArgs,
+) -> Result<Outcome, Failure> {
+    let spec = finished.report.as_ref();
+    let out: Option<PathBuf> = args
+        .report_dir
+        .clone()
+        .or_else(|| spec.map(|r| r.out.clone()));
+    let summary = match out {
+        Some(out) => {
+            let formats = match (&args.report_format, spec) {
+                (Some(f), _) => Format::parse_list(f),
+                (None, Some(r)) => Format::parse_list(&r.formats),
+                (None, None) => Format::parse_list(&["json,csv,md,html".to_owned()]),
+            }
+            .map_err(Failure::usage)?;
+            write(
+                db,
+                finished.run_id,
+                &ReportOptions {
+                    formats,
+                    out,
+                    show_pii: args.show_pii,
+                    compare: None,
+                },
+            )?
+        }
+        None => {
+            let store = Store::open_read_only(db).map_err(fatal)?;
+            report::build(&store, finished.run_id, None, None)
+                .map_err(fatal)?
+                .0
+        }
+    };
+    if summary.reconciliation.discrepancies > 0 && args.report_dir.is_none() && spec.is_none() {
+        println!(
+            "reconciliation: {} of {} jobs disagree with the records (`smile-recon report \
+             --run {}` writes discrepancies.csv)",
+            summary.reconciliation.discrepancies, summary.reconciliation.checked, finished.run_id
+        );
+    }
+    Ok(apply_fail_on(finished.outcome, &summary, args.fail_on))
+}

@@ -1,0 +1,288 @@
+//! `results.csv` (one row per job) and `discrepancies.csv` (one row per disagreement).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::mask::mask;
+use super::reconcile::DiscrepancyKind;
+use super::summary::rfc3339;
+use crate::store::JobRecord;
+
+/// The `Actions` of an Identity Verification result, in the order Smile ID lists them.
+pub const ACTIONS: [&str; 7] = [
+    "Verify_ID_Number",
+    "Return_Personal_Info",
+    "Names",
+    "DOB",
+    "Gender",
+    "Phone_Number",
+    "ID_Verification",
+];
+
+#[derive(Serialize)]
+struct ResultRow<'a> {
+    line: i64,
+    user_id: &'a str,
+    job_id: &'a str,
+    country: &'a str,
+    id_type: &'a str,
+    id_number: String,
+    state: &'a str,
+    result_code: &'a str,
+    result_text: &'a str,
+    category: &'a str,
+    job_success: &'a str,
+    #[serde(rename = "Verify_ID_Number")]
+    verify_id_number: String,
+    #[serde(rename = "Return_Personal_Info")]
+    return_personal_info: String,
+    #[serde(rename = "Names")]
+    names: String,
+    #[serde(rename = "DOB")]
+    dob: String,
+    #[serde(rename = "Gender")]
+    gender: String,
+    #[serde(rename = "Phone_Number")]
+    phone_number: String,
+    #[serde(rename = "ID_Verification")]
+    id_verification: String,
+    attempts: i64,
+    polls: i64,
+    first_request_at: String,
+    completed_at: String,
+    result_source: &'a str,
+    signature_confirmed: &'a str,
+    last_error: &'a str,
+}
+
+fn yes_no(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    }
+}
+
+/// The ID number of a verify row (poll rows have none).
+fn id_number(job: &JobRecord) -> Option<String> {
+    let input: Value = serde_json::from_str(&job.input_json).ok()?;
+    input
+        .get("id_info")?
+        .get("id_number")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn actions(job: &JobRecord) -> [String; 7] {
+    let parsed: Option<Value> = job
+        .result_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok());
+    let actions = parsed.as_ref().and_then(|v| v.get("Actions"));
+    ACTIONS.map(|name| {
+        actions
+            .and_then(|a| a.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    })
+}
+
+pub fn write_result<W: std::io::Write>(
+    out: &mut csv::Writer<W>,
+    job: &JobRecord,
+    show_pii: bool,
+) -> csv::Result<()> {
+    let number = id_number(job).unwrap_or_default();
+    let [
+        verify_id_number,
+        return_personal_info,
+        names,
+        dob,
+        gender,
+        phone_number,
+        id_verification,
+    ] = actions(job);
+    out.serialize(ResultRow {
+        line: job.line,
+        user_id: &job.user_id,
+        job_id: &job.job_id,
+        country: job.country.as_deref().unwrap_or(""),
+        id_type: job.id_type.as_deref().unwrap_or(""),
+        id_number: if show_pii { number } else { mask(&number) },
+        state: job.state.as_str(),
+        result_code: job.result_code.as_deref().unwrap_or(""),
+        result_text: job.result_text.as_deref().unwrap_or(""),
+        category: job.category.as_deref().unwrap_or(""),
+        job_success: yes_no(job.job_success),
+        verify_id_number,
+        return_personal_info,
+        names,
+        dob,
+        gender,
+        phone_number,
+        id_verification,
+        attempts: job.attempts,
+        polls: job.polls,
+        first_request_at: job.first_request_at.map(rfc3339).unwrap_or_default(),
+        completed_at: job.completed_at.map(rfc3339).unwrap_or_default(),
+        result_source: job.result_source.as_deref().unwrap_or(""),
+        signature_confirmed: yes_no(job.signature_confirmed),
+        last_error: job.last_error.as_deref().unwrap_or(""),
+    })
+}
+
+#[derive(Serialize)]
+struct DiscrepancyRow<'a> {
+    line: i64,
+    user_id: &'a str,
+    job_id: &'a str,
+    kind: &'a str,
+    expected_status: &'a str,
+    expected_result_code: &'a str,
+    state: &'a str,
+    result_code: &'a str,
+    result_text: &'a str,
+    category: &'a str,
+    last_code: &'a str,
+}
+
+pub fn write_discrepancy<W: std::io::Write>(
+    out: &mut csv::Writer<W>,
+    job: &JobRecord,
+    kind: DiscrepancyKind,
+) -> csv::Result<()> {
+    out.serialize(DiscrepancyRow {
+        line: job.line,
+        user_id: &job.user_id,
+        job_id: &job.job_id,
+        kind: kind.as_str(),
+        expected_status: job.expected_status.as_deref().unwrap_or(""),
+        expected_result_code: job.expected_result_code.as_deref().unwrap_or(""),
+        state: job.state.as_str(),
+        result_code: job.result_code.as_deref().unwrap_or(""),
+        result_text: job.result_text.as_deref().unwrap_or(""),
+        category: job.category.as_deref().unwrap_or(""),
+        last_code: job.last_code.as_deref().unwrap_or(""),
+    })
+}
+
+pub const RESULT_HEADER: [&str; 25] = [
+    "line",
+    "user_id",
+    "job_id",
+    "country",
+    "id_type",
+    "id_number",
+    "state",
+    "result_code",
+    "result_text",
+    "category",
+    "job_success",
+    "Verify_ID_Number",
+    "Return_Personal_Info",
+    "Names",
+    "DOB",
+    "Gender",
+    "Phone_Number",
+    "ID_Verification",
+    "attempts",
+    "polls",
+    "first_request_at",
+    "completed_at",
+    "result_source",
+    "signature_confirmed",
+    "last_error",
+];
+
+pub const DISCREPANCY_HEADER: [&str; 11] = [
+    "line",
+    "user_id",
+    "job_id",
+    "kind",
+    "expected_status",
+    "expected_result_code",
+    "state",
+    "result_code",
+    "result_text",
+    "category",
+    "last_code",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::JobState;
+
+    fn job() -> JobRecord {
+        JobRecord {
+            row: 1,
+            line: 2,
+            user_id: "u".into(),
+            job_id: "j".into(),
+            job_id_derived: false,
+            country: Some("GH".into()),
+            id_type: Some("PASSPORT".into()),
+            input_json:
+                r#"{"id_info":{"country":"GH","id_type":"PASSPORT","id_number":"G4583959"}}"#.into(),
+            state: JobState::Done,
+            attempts: 0,
+            polls: 0,
+            last_http_status: None,
+            last_code: None,
+            last_error: None,
+            result_code: Some("1020".into()),
+            result_text: None,
+            job_success: Some(true),
+            category: Some("Approved".into()),
+            smile_job_id: None,
+            result_source: None,
+            result_json: Some(r#"{"Actions":{"Names":"Exact Match"}}"#.into()),
+            signature_confirmed: Some(true),
+            expected_result_code: None,
+            expected_status: None,
+            first_request_at: None,
+            completed_at: None,
+        }
+    }
+
+    fn header_of(write: impl FnOnce(&mut csv::Writer<Vec<u8>>)) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        write(&mut w);
+        let bytes = w.into_inner().unwrap();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn headers_match_the_rows() {
+        let j = job();
+        assert_eq!(
+            header_of(|w| write_result(w, &j, false).unwrap()),
+            RESULT_HEADER.join(",")
+        );
+        assert_eq!(
+            header_of(|w| write_discrepancy(w, &j, DiscrepancyKind::JobNotFound).unwrap()),
+            DISCREPANCY_HEADER.join(",")
+        );
+    }
+
+    #[test]
+    fn id_numbers_are_masked_unless_asked() {
+        let j = job();
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        write_result(&mut w, &j, false).unwrap();
+        write_result(&mut w, &j, true).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("****3959") && !lines[0].contains("G4583959"));
+        assert!(lines[1].contains("G4583959"));
+        assert!(lines[0].contains("Exact Match"));
+    }
+}
