@@ -53,7 +53,8 @@ async fn sync_verify_answers_seed_004_shape_signed() {
     ] {
         assert_eq!(actions[k], want, "{k}");
     }
-    // Two answers, two fresh timestamps.
+    // Two answers, two fresh timestamps (millisecond resolution: a moment apart).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let b = post(&sb, "/v1/job_status", &status_body("u1", "j1")).await;
     assert!(b.confirms());
     assert_ne!(b.json()["timestamp"], v["timestamp"]);

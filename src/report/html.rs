@@ -69,11 +69,15 @@ pub fn bars(title: &str, items: &[(String, u64, &str)]) -> String {
 }
 
 fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut t = String::from("<table><thead><tr>");
-    for h in head {
-        let _ = write!(t, "<th>{}</th>", escape(h));
+    let mut t = String::from("<table>");
+    if head.iter().any(|h| !h.is_empty()) {
+        t.push_str("<thead><tr>");
+        for h in head {
+            let _ = write!(t, "<th>{}</th>", escape(h));
+        }
+        t.push_str("</tr></thead>");
     }
-    t.push_str("</tr></thead><tbody>");
+    t.push_str("<tbody>");
     let mut any = false;
     for row in rows {
         any = true;
@@ -96,7 +100,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;\
 border-bottom:1px solid #dde3ea;padding-bottom:.3rem}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
 th,td{border:1px solid #dde3ea;padding:.3rem .6rem;text-align:left;vertical-align:top}\
-th{background:#f3f6f9}td.n{text-align:right}.cards{display:flex;flex-wrap:wrap;gap:.8rem}\
+th{background:#f3f6f9}td{overflow-wrap:anywhere;max-width:60rem}td.n{text-align:right}.cards{display:flex;flex-wrap:wrap;gap:.8rem}\
 .card{border:1px solid #dde3ea;border-radius:6px;padding:.6rem 1rem;min-width:8rem}\
 .card b{display:block;font-size:1.4rem}.muted{color:#5b6b7b;font-size:.85rem}\
 svg text{font-size:12px;fill:#1d2733}svg .chart-title{font-weight:600;font-size:13px}\

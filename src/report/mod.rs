@@ -100,7 +100,9 @@ fn catalogue_text(code: &str) -> (String, Option<String>) {
             info.text.to_owned(),
             info.category.map(|c| c.as_str().to_owned()),
         ),
-        None => ("(not in the catalogue)".into(), None),
+        None if code.bytes().all(|b| b.is_ascii_digit()) => ("(not in the catalogue)".into(), None),
+        // Not an API code: what the transport saw ("HTTP 500", "no answer").
+        None => (String::new(), None),
     }
 }
 

@@ -9,7 +9,9 @@ use smile_recon::api::SubmitEndpoint;
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
-use smile_recon::sandbox::{self, Faults, Generated, Mix, RunningSandbox, SandboxConfig};
+use smile_recon::sandbox::{
+    self, Faults, Generated, Mix, PreloadedJob, RunningSandbox, SandboxConfig,
+};
 use smile_recon::store::{JobRecord, Store};
 use tempfile::TempDir;
 
@@ -32,25 +34,18 @@ pub async fn setup(rows: usize, seed: u64, faults: Faults, poll: Option<Duration
     let dir = tempfile::tempdir().unwrap();
     let mix: Mix = MIX.parse().unwrap();
     let generated = sandbox::generate(rows.max(50), rows, seed, &mix);
-    let mut config = SandboxConfig::new(
-        PARTNER.into(),
-        smile_recon::api::ApiKey::new(KEY).unwrap(),
-        generated.registry.clone(),
-    );
-    config.faults = faults;
-    config.seed = seed;
-    config.callback_delay = Duration::from_millis(20);
     let manifest = dir.path().join("manifest.csv");
-    match poll {
+    let preload = match poll {
         Some(pending) => {
-            config.preload = generated.preloaded_jobs(pending);
             generated.write_poll_manifest_csv(&manifest).unwrap();
+            generated.preloaded_jobs(pending)
         }
-        None => generated.write_manifest_csv(&manifest).unwrap(),
-    }
-    let sandbox = sandbox::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+        None => {
+            generated.write_manifest_csv(&manifest).unwrap();
+            Vec::new()
+        }
+    };
+    let sandbox = start_sandbox(&generated, faults, seed, preload).await;
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, KEY).unwrap();
     let db = dir.path().join("runs.db");
@@ -62,6 +57,27 @@ pub async fn setup(rows: usize, seed: u64, faults: Faults, poll: Option<Duration
         key_file,
         db,
     }
+}
+
+/// A sandbox over `generated`'s registry, holding `preload` jobs.
+pub async fn start_sandbox(
+    generated: &Generated,
+    faults: Faults,
+    seed: u64,
+    preload: Vec<PreloadedJob>,
+) -> RunningSandbox {
+    let mut config = SandboxConfig::new(
+        PARTNER.into(),
+        smile_recon::api::ApiKey::new(KEY).unwrap(),
+        generated.registry.clone(),
+    );
+    config.faults = faults;
+    config.seed = seed;
+    config.callback_delay = Duration::from_millis(20);
+    config.preload = preload;
+    sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 impl Batch {

@@ -1,0 +1,315 @@
+//! Reports against known runs: every figure equals what the manifest expects, the JSON
+//! matches its schema, ID numbers are masked, planted disagreements are each reported
+//! once (exit 4), and drift between two runs whose sandbox answers differ is found.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::batch::{self, Batch};
+use serde_json::Value;
+use smile_recon::api::SubmitEndpoint;
+use smile_recon::job_spec::RunMode;
+use smile_recon::report::{self, Format, ReportOptions};
+use smile_recon::runner::Layer;
+use smile_recon::sandbox::Faults;
+use smile_recon::store::Store;
+
+const ALL: [Format; 4] = [Format::Json, Format::Csv, Format::Md, Format::Html];
+
+fn write_reports(b: &Batch, run_id: i64, out: &Path, show_pii: bool) -> Value {
+    let store = Store::open_read_only(&b.db).unwrap();
+    report::write(
+        &store,
+        run_id,
+        &ReportOptions {
+            formats: ALL.to_vec(),
+            out: out.to_owned(),
+            show_pii,
+            compare: None,
+        },
+    )
+    .unwrap();
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn assert_valid_against_schema(summary: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/summary.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(summary)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json breaks its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_figures_equal_what_the_manifest_expects() {
+    let b = batch::setup(300, 51, Faults::default(), None).await;
+    let finished = b
+        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+        .await;
+    let out = b.dir.path().join("reports");
+    let summary = write_reports(&b, finished.run_id, &out, false);
+    assert_valid_against_schema(&summary);
+    // The schema has teeth: a field it does not know, or a negative count, fails.
+    let mut tampered = summary.clone();
+    tampered["totals"]["surprise"] = Value::from(1);
+    tampered["requests"]["retries"] = Value::from(-1);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/summary.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .iter_errors(&tampered)
+            .count(),
+        2
+    );
+
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &b.generated.rows {
+        *expected
+            .entry(row.expected_result_code.clone())
+            .or_default() += 1;
+    }
+    // 1014 rows are refused before sending: invalid, with no ResultCode.
+    let refused = expected.remove("1014").unwrap_or(0);
+    assert!(refused > 0 && expected.len() >= 4, "{expected:?}");
+    let got: BTreeMap<String, u64> = summary["result_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["code"].as_str().unwrap().to_owned(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(summary["totals"]["jobs"], 300);
+    assert_eq!(
+        summary["totals"]["by_state"]["invalid"].as_u64(),
+        Some(refused)
+    );
+    let approved = expected.get("1020").unwrap_or(&0) + expected.get("1021").unwrap_or(&0);
+    assert_eq!(
+        summary["totals"]["by_category"]["Approved"].as_u64(),
+        Some(approved)
+    );
+    let by_place: u64 = summary["by_country_id_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["jobs"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_place, 300);
+    assert_eq!(summary["signatures"]["unconfirmed"], 0);
+    assert_eq!(
+        summary["signatures"]["confirmed"].as_u64(),
+        Some(300 - refused)
+    );
+    assert_eq!(
+        summary["requests"]["by_kind"]["submit"].as_u64(),
+        Some(300 - refused)
+    );
+    assert!(summary["requests"]["latency_ms"]["p50"].as_i64().is_some());
+    assert!(summary["drift"].is_null());
+
+    // results.csv: one row per job; ID numbers masked.
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(results.lines().count(), 301);
+    for row in &b.generated.rows {
+        assert!(
+            !results.contains(&format!(",{},", row.id_number)),
+            "unmasked ID number on the row of {}",
+            row.user_id
+        );
+    }
+    let some = &b.generated.rows[0].id_number;
+    let tail: String = some
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert!(results.contains(&format!("{}{tail}", "*".repeat(some.chars().count() - 4))));
+    // ... unless asked.
+    let pii = b.dir.path().join("pii");
+    write_reports(&b, finished.run_id, &pii, true);
+    let results = std::fs::read_to_string(pii.join("results.csv")).unwrap();
+    assert!(results.contains(some.as_str()));
+
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| jobs | 300 |"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Jobs by ResultCode"));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"));
+    assert!(!html.contains(some.as_str()), "the HTML shows an ID number");
+}
+
+fn smile_recon(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(args)
+        .env_remove("SMILE_API_KEY")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_disagreements_are_each_reported_once_with_exit_4() {
+    let b = batch::setup(120, 52, Faults::default(), Some(Duration::ZERO)).await;
+    // Rewrite the poll manifest with planted disagreements.
+    let mut planted: BTreeMap<String, &str> = BTreeMap::new();
+    let mut text = String::from("user_id,job_id,expected_result_code,expected_status\n");
+    for (i, row) in b.generated.rows.iter().enumerate() {
+        let mut code = row.expected_result_code.clone();
+        let mut status = row.expected_status().to_owned();
+        match i {
+            3 | 17 => {
+                status = if status == "approved" {
+                    "rejected"
+                } else {
+                    "approved"
+                }
+                .into();
+                planted.insert(
+                    row.job_id.clone(),
+                    if status == "approved" {
+                        "expected_approved_but_rejected"
+                    } else {
+                        "expected_rejected_but_approved"
+                    },
+                );
+            }
+            5 | 40 | 77 if code == "1020" || code == "1021" => {
+                code = if code == "1020" { "1021" } else { "1020" }.into();
+                planted.insert(row.job_id.clone(), "result_code_differs");
+            }
+            9 | 60 => {
+                status = "pending".into();
+                planted.insert(row.job_id.clone(), "expected_pending_but_complete");
+            }
+            _ => {}
+        }
+        text.push_str(&format!("{},{},{code},{status}\n", row.user_id, row.job_id));
+    }
+    text.push_str("ghost-1,never-submitted-1,1020,approved\n");
+    planted.insert("never-submitted-1".into(), "job_not_found");
+    std::fs::write(&b.manifest, text).unwrap();
+
+    let finished = b.run(b.request(RunMode::Poll, b.flags())).await;
+    let out = b.dir.path().join("out");
+    let status = smile_recon(&[
+        "report",
+        "--db",
+        b.db.to_str().unwrap(),
+        "--run",
+        &finished.run_id.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(status.status.code(), Some(4), "{status:?}");
+
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let mut reader = csv::Reader::from_path(out.join("discrepancies.csv")).unwrap();
+    for record in reader.deserialize::<BTreeMap<String, String>>() {
+        let record = record.unwrap();
+        let previous = found.insert(record["job_id"].clone(), record["kind"].clone());
+        assert!(previous.is_none(), "{} reported twice", record["job_id"]);
+    }
+    let planted: BTreeMap<String, String> = planted
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    assert_eq!(found, planted);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["reconciliation"]["discrepancies"].as_u64(),
+        Some(found.len() as u64)
+    );
+    assert_valid_against_schema(&summary);
+
+    let none = smile_recon(&[
+        "report",
+        "--db",
+        b.db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--fail-on",
+        "none",
+    ]);
+    assert_eq!(none.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_between_two_runs_whose_answers_differ() {
+    let b = batch::setup(80, 53, Faults::default(), Some(Duration::ZERO)).await;
+    let first = b.run(b.request(RunMode::Poll, b.flags())).await;
+
+    // The same jobs on a second server, where five exact matches now have another name
+    // on file at the authority's side of the request: they come back as no match.
+    let mut preload = b.generated.preloaded_jobs(Duration::ZERO);
+    let mut changed = Vec::new();
+    for job in preload.iter_mut() {
+        let exact = b
+            .generated
+            .rows
+            .iter()
+            .any(|r| r.job_id == job.job_id && r.expected_result_code == "1020");
+        if exact && changed.len() < 5 {
+            job.id_info.first_name = Some("Zzzzzzzz".into());
+            job.id_info.last_name = Some("Qqqqqqqq".into());
+            job.id_info.dob = Some("1900-01-01".into());
+            changed.push(job.job_id.clone());
+        }
+    }
+    let second_server = batch::start_sandbox(&b.generated, Faults::default(), 53, preload).await;
+    let flags = Layer {
+        base_url: Some(second_server.base_url()),
+        ..b.flags()
+    };
+    let second = b.run(b.request(RunMode::Poll, flags)).await;
+    assert_ne!(first.run_id, second.run_id);
+
+    let out = b.dir.path().join("drift");
+    let summary = write_reports(&b, second.run_id, &out, false);
+    assert_valid_against_schema(&summary);
+    assert_eq!(
+        summary["drift"]["compared_with_run"].as_i64(),
+        Some(first.run_id)
+    );
+    assert_eq!(summary["drift"]["matched"], 80);
+    assert_eq!(summary["drift"]["changed"], 5);
+    let drift = std::fs::read_to_string(out.join("drift.csv")).unwrap();
+    assert_eq!(drift.lines().count(), 6, "{drift}");
+    for job_id in &changed {
+        assert!(
+            drift.contains(job_id.as_str()),
+            "{job_id} missing from drift.csv"
+        );
+    }
+}
