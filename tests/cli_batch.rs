@@ -140,3 +140,116 @@ async fn a_missing_manifest_is_named() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("nope.csv"), "{}", text(&out));
 }
+
+/// Every file of the bad-manifest corpus through the real binary: the documented exit
+/// code, a message naming the file (and line and field for bad rows), never a panic, and
+/// the valid rows of a partly bad file sent and finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bad_manifest_corpus_exits_as_documented() {
+    let b = batch::setup(10, 43, Faults::default(), None).await;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests");
+    // exit 1: the file itself is unusable; 3: some rows invalid; 0: every row fine.
+    let whole_file = [
+        "empty.csv",
+        "no_header.csv",
+        "duplicate_header.csv",
+        "missing_column.csv",
+        "invalid_utf8_header.csv",
+        "poll_missing_job_id_column.csv",
+    ];
+    let all_good = [
+        "good_verify.csv",
+        "bom.csv",
+        "crlf.csv",
+        "crlf_quoted.csv",
+        "extra_columns.csv",
+        "header_only.csv",
+        "blank_lines.csv",
+        "header_case_spaces.csv",
+    ];
+    let mut names: Vec<String> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("poll_"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 20, "{names:?}");
+    for name in &names {
+        let db = b.dir.path().join(format!("{name}.db"));
+        let out = smile_recon(
+            &[
+                "submit",
+                "--manifest",
+                corpus.join(name).to_str().unwrap(),
+                "--endpoint",
+                "verify",
+                "--base-url",
+                &b.sandbox.base_url(),
+                "--rate",
+                "0",
+                "--db",
+                db.to_str().unwrap(),
+                "--report",
+                b.dir
+                    .path()
+                    .join(format!("{name}.reports"))
+                    .to_str()
+                    .unwrap(),
+            ],
+            common::KEY,
+            b.dir.path(),
+        );
+        let all = text(&out);
+        assert!(!all.contains("panicked"), "{name}: {all}");
+        let want = if whole_file.contains(&name.as_str()) {
+            1
+        } else if all_good.contains(&name.as_str()) {
+            0
+        } else {
+            3
+        };
+        assert_eq!(out.status.code(), Some(want), "{name}: {all}");
+        if want == 1 {
+            assert!(
+                all.contains(name.as_str()),
+                "{name}: the message names the file: {all}"
+            );
+            continue;
+        }
+        if want == 3 {
+            // The invalid rows' reasons name line and field in results.csv.
+            let results = std::fs::read_to_string(
+                b.dir
+                    .path()
+                    .join(format!("{name}.reports"))
+                    .join("results.csv"),
+            )
+            .unwrap();
+            assert!(
+                results.lines().any(|l| l.contains(",invalid,")
+                    && l.contains("line ")
+                    && l.contains("field ")),
+                "{name}: {results}"
+            );
+        }
+    }
+    // duplicate_job_id.csv: the second use of j1 is refused, naming the first line; the
+    // other rows were sent and finished.
+    let store =
+        smile_recon::store::Store::open_read_only(&b.dir.path().join("duplicate_job_id.csv.db"))
+            .unwrap();
+    let mut states = Vec::new();
+    store
+        .for_each_job(1, |j| {
+            states.push((j.line, j.state.as_str().to_owned(), j.last_error.clone()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(states[0].1, "done");
+    assert_eq!(states[1].1, "invalid");
+    assert!(
+        states[1].2.as_deref().unwrap_or("").contains("line 2"),
+        "{states:?}"
+    );
+    assert_eq!(states[2].1, "done");
+}

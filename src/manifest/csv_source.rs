@@ -41,9 +41,13 @@ pub fn read<E>(
     handle: &mut impl FnMut(&Columns, RawRow) -> Result<(), super::ReadError<E>>,
 ) -> Result<(), super::ReadError<E>> {
     let shown = path.display().to_string();
+    // Records end at '\n' only: with the default CRLF terminator the csv crate reports the
+    // line of every record after the first one short by one in CRLF files. A '\r' before
+    // the '\n' is then part of the last cell, and cells are trimmed.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(BufReader::with_capacity(1 << 16, open(path)?));
     let mut record = csv::ByteRecord::new();
     let csv_error = |e: csv::Error| match e.kind() {
