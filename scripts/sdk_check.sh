@@ -16,7 +16,7 @@ cargo build --locked --quiet
 export SMILE_API_KEY="ci-sdk-check-key-$$-$RANDOM"
 out=$(mktemp)
 err=$(mktemp)
-./target/debug/smile-recon sandbox --listen 127.0.0.1:0 --partner-id 002 --people 200 \
+"${CARGO_TARGET_DIR:-target}/debug/smile-recon" sandbox --listen 127.0.0.1:0 --partner-id 002 --people 200 \
     >"$out" 2>"$err" &
 pid=$!
 cleanup() {

@@ -1,0 +1,512 @@
+//! The benchmark harness (issue 7): `cargo bench --bench harness` (add `-- --quick` for a
+//! smaller run). Starts the sandbox as a separate process on the same cores, runs the real
+//! `smile-recon` binary against it as a child process, and reads CPU time and peak RSS
+//! from `wait4`. Figures go to stdout as a Markdown table and to
+//! `target/bench/results.json`; BENCHMARKS.md records them with the command.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use smile_recon::api::{ApiKey, ClientConfig, Credentials, SmileClient};
+use smile_recon::store::{JobState, JobUpdate, NewJob, NewRun, Store, WriteOp};
+
+const BIN: &str = env!("CARGO_BIN_EXE_smile-recon");
+const PARTNER: &str = "002";
+const KEY: &str = "bench-key-not-a-secret";
+
+/// Wall time, CPU time and peak RSS of one child process.
+#[derive(Clone, Copy, Debug)]
+struct Usage {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_mib: f64,
+}
+
+// The child is reaped by wait4 (which also gives its rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
+fn run_child(mut cmd: Command) -> Usage {
+    let started = Instant::now();
+    let log = std::env::temp_dir().join(format!("smile-recon-bench-{}.log", std::process::id()));
+    let child = cmd
+        .env("SMILE_API_KEY", KEY)
+        .env("SMILE_PARTNER_ID", PARTNER)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn smile-recon");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let wall = started.elapsed();
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    drop(child);
+    if code != 0 && code != 3 {
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("smile-recon exited {code}: {err}");
+    }
+    Usage {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+struct Sandbox {
+    child: Child,
+    url: String,
+}
+
+impl Sandbox {
+    fn start(dir: &Path, jobs: &Path, extra: &[&str]) -> Sandbox {
+        let mut child = Command::new(BIN)
+            .args([
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--partner-id",
+                PARTNER,
+            ])
+            .args(["--registry", dir.join("people.csv").to_str().unwrap()])
+            .args(["--preload-jobs", jobs.to_str().unwrap()])
+            .args(["--id-limit", "1000000"])
+            .args(extra)
+            .env("SMILE_API_KEY", KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("sandbox said {line:?}"))
+            .to_owned();
+        Sandbox { child, url }
+    }
+
+    async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/__sandbox/stats", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn generate(dir: &Path, name: &str, rows: usize, people: usize) -> (PathBuf, PathBuf) {
+    let manifest = dir.join(format!("{name}.csv"));
+    let jobs = dir.join(format!("{name}.jobs.csv"));
+    if !manifest.exists() {
+        let status = Command::new(BIN)
+            .args(["sandbox", "generate", "--seed", "7", "--poll"])
+            .args(["--people", &people.to_string(), "--rows", &rows.to_string()])
+            .args(["--registry", dir.join("people.csv").to_str().unwrap()])
+            .args(["--manifest", manifest.to_str().unwrap()])
+            .args(["--jobs", jobs.to_str().unwrap()])
+            .args(["--mix", "exact=70,partial=15,nomatch=15"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    (manifest, jobs)
+}
+
+/// The first `rows` rows of a manifest, as a new manifest.
+fn head(from: &Path, rows: usize, to: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(from).unwrap();
+    let out: Vec<&str> = text.lines().take(rows + 1).collect();
+    std::fs::write(to, out.join("\n") + "\n").unwrap();
+    to.to_owned()
+}
+
+fn poll(manifest: &Path, db: &Path, url: &str, concurrency: usize, rate: f64) -> Usage {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(["poll", "--manifest", manifest.to_str().unwrap()])
+        .args(["--db", db.to_str().unwrap(), "--base-url", url, "--quiet"])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--rate", &rate.to_string(), "--burst", "5"]);
+    run_child(cmd)
+}
+
+/// Seconds the engine ran (the execution, after staging) and the staging time, from the
+/// run's own records.
+fn engine_seconds(db: &Path) -> (f64, f64, u64) {
+    let store = Store::open_read_only(db).unwrap();
+    let run = store.latest_run(false).unwrap().unwrap();
+    let execs = store.executions(run.id).unwrap();
+    let last = execs.last().unwrap();
+    let engine = (last.ended_at.unwrap() - last.started_at) as f64 / 1000.0;
+    let staging = (execs[0].started_at - run.created_at) as f64 / 1000.0;
+    let done = store
+        .counts_by_state(run.id)
+        .unwrap()
+        .get(&JobState::Done)
+        .copied()
+        .unwrap_or(0);
+    (engine, staging, done)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn self_cpu() -> Duration {
+    // SAFETY: as above.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// (2): the floor: sign, send, parse, confirm; no store, no limiter.
+async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Duration) {
+    let pairs: Arc<Vec<(String, String)>> = Arc::new(
+        std::fs::read_to_string(manifest)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split(',');
+                (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+            })
+            .collect(),
+    );
+    let client = SmileClient::new(ClientConfig {
+        base_url: url.to_owned(),
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(30),
+        credentials: Credentials::new(PARTNER, ApiKey::new(KEY).unwrap()).unwrap(),
+    })
+    .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu = self_cpu();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, pairs, next) = (client.clone(), pairs.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((user, job)) = pairs.get(i) else {
+                    break;
+                };
+                let answer = client.job_status(user, job, false, false).await;
+                assert!(answer.is_ok(), "{answer:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wall = started.elapsed();
+    (pairs.len() as f64 / wall.as_secs_f64(), self_cpu() - cpu)
+}
+
+/// (7): state changes through the writer thread, from 64 concurrent committers.
+async fn writer_alone(dir: &Path, jobs: usize) -> f64 {
+    let db = dir.join("writer.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let mut store = Store::open(&db).unwrap();
+    let run = store
+        .create_run(&NewRun {
+            name: "writer".into(),
+            mode: "poll".into(),
+            endpoint: None,
+            manifest_path: "-".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+        })
+        .unwrap();
+    let rows: Vec<NewJob> = (0..jobs)
+        .map(|i| NewJob {
+            line: i as i64 + 2,
+            user_id: format!("u{i}"),
+            job_id: format!("j{i}"),
+            job_id_derived: false,
+            country: None,
+            id_type: None,
+            input_json: "{}".into(),
+            state: JobState::Queued,
+            error: None,
+            expected_result_code: None,
+            expected_status: None,
+        })
+        .collect();
+    for chunk in rows.chunks(5000) {
+        store.stage(run, chunk).unwrap();
+    }
+    let first_row = store.due_jobs(run, i64::MAX, 0, 1).unwrap()[0].row;
+    let (writer, thread) = smile_recon::engine::writer::Writer::spawn(store);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (writer, next) = (writer.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    break;
+                }
+                let at = now_ms();
+                let update = JobUpdate {
+                    row: first_row + i as i64,
+                    state: JobState::Awaiting,
+                    attempts: Some(0),
+                    polls: Some(1),
+                    next_attempt_at: at + 1000,
+                    last_http_status: Some(200),
+                    last_code: None,
+                    last_error: None,
+                    result: None,
+                    at,
+                };
+                let applied = writer.commit(vec![WriteOp::Update(update)]).await.unwrap();
+                assert_eq!(applied, vec![true]);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = jobs as f64 / started.elapsed().as_secs_f64();
+    drop(writer);
+    thread.join().unwrap().unwrap();
+    rate
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n100k = 100_000 / scale;
+    let n1m = 1_000_000 / scale;
+    let mut results = serde_json::Map::new();
+    let mut table = Vec::new();
+    let mut row = |k: &str, v: String, target: &str| {
+        println!("{k:<58} {v:>22}   {target}");
+        table.push(format!("| {k} | {v} | {target} |"));
+    };
+
+    eprintln!("generating manifests ({n100k} and {n1m} rows) ...");
+    let (m100k, j100k) = generate(&dir, &format!("poll{n100k}"), n100k, n100k);
+    let (m1m, j1m) = generate(&dir, &format!("poll{n1m}"), n1m, n100k);
+
+    // (1) and (2): the fast sandbox.
+    let fast = Sandbox::start(&dir, &j100k, &[]);
+    let db = dir.join("p1.db");
+    let u1 = poll(&m100k, &db, &fast.url, 64, 0.0);
+    let (engine1, staging1, done1) = engine_seconds(&db);
+    assert_eq!(done1 as usize, n100k);
+    let jobs_s = n100k as f64 / engine1;
+    let cpu_per_1k = u1.cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
+    let (floor, floor_cpu) = bare_loop(&fast.url, &m100k, 64).await;
+    let floor_cpu_per_1k = floor_cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
+    row(
+        "(1) poll jobs/s, c=64, no limit (engine)",
+        format!("{jobs_s:.0}"),
+        "",
+    );
+    row(
+        "(1) end to end incl. start, staging (s)",
+        format!("{:.2} (staging {staging1:.2})", u1.wall.as_secs_f64()),
+        "",
+    );
+    row(
+        "(1) client CPU ms per 1,000 jobs",
+        format!("{cpu_per_1k:.1}"),
+        "<= 60",
+    );
+    row("(1) peak RSS MiB", format!("{:.1}", u1.max_rss_mib), "");
+    row("(2) bare loop calls/s, c=64", format!("{floor:.0}"), "");
+    row(
+        "(2) bare loop client CPU ms per 1,000 calls",
+        format!("{floor_cpu_per_1k:.1}"),
+        "",
+    );
+    row("(1)/(2)", format!("{:.3}", jobs_s / floor), ">= 0.80");
+    results.insert(
+        "poll".into(),
+        json!({"jobs": n100k, "jobs_per_s": jobs_s, "wall_s": u1.wall.as_secs_f64(),
+               "staging_s": staging1, "cpu_ms_per_1000": cpu_per_1k, "max_rss_mib": u1.max_rss_mib,
+               "floor_per_s": floor, "floor_cpu_ms_per_1000": floor_cpu_per_1k,
+               "ratio": jobs_s / floor}),
+    );
+    drop(fast);
+
+    // (3) latency hiding at 50 ms.
+    let slow = Sandbox::start(&dir, &j100k, &["--latency-ms", "50"]);
+    for c in [64usize, 256] {
+        let n = (c * 20 * 8 / scale).min(n100k);
+        let m = head(&m100k, n, &dir.join(format!("lat{c}.csv")));
+        let db = dir.join(format!("lat{c}.db"));
+        poll(&m, &db, &slow.url, c, 0.0);
+        let (engine, _, _) = engine_seconds(&db);
+        let achieved = n as f64 / engine;
+        let ideal = c as f64 / 0.050;
+        row(
+            &format!("(3) latency 50 ms, c={c}: jobs/s (ideal {ideal:.0})"),
+            format!("{achieved:.0} = {:.3}", achieved / ideal),
+            ">= 0.98",
+        );
+        results.insert(
+            format!("latency_c{c}"),
+            json!({"jobs": n, "jobs_per_s": achieved, "ideal": ideal, "ratio": achieved / ideal}),
+        );
+    }
+    drop(slow);
+
+    // (4) rate fidelity: --rate 200 for 30 s on a fresh sandbox.
+    let fresh = Sandbox::start(&dir, &j100k, &[]);
+    let n = 6000 / scale;
+    let m = head(&m100k, n, &dir.join("rate.csv"));
+    let db = dir.join("rate.db");
+    poll(&m, &db, &fresh.url, 64, 200.0);
+    let (engine, _, _) = engine_seconds(&db);
+    let stats = fresh.stats().await;
+    let max_window = stats["max_requests_in_one_second"].as_u64().unwrap_or(0);
+    let mean = n as f64 / engine;
+    row(
+        "(4) --rate 200 --burst 5: mean rate",
+        format!("{mean:.1} = {:.3}", mean / 200.0),
+        ">= 0.99",
+    );
+    row(
+        "(4) largest one-second window",
+        max_window.to_string(),
+        "<= 205",
+    );
+    results.insert(
+        "rate".into(),
+        json!({"jobs": n, "mean_per_s": mean, "max_window": max_window}),
+    );
+    drop(fresh);
+
+    // (5) scale: 1,000,000 rows against the fast sandbox.
+    let big = Sandbox::start(&dir, &j1m, &[]);
+    let db = dir.join("scale.db");
+    let u5 = poll(&m1m, &db, &big.url, 64, 0.0);
+    let (engine5, staging5, done5) = engine_seconds(&db);
+    assert_eq!(done5 as usize, n1m);
+    row(
+        &format!("(5) {n1m} rows: staging s / end-to-end s"),
+        format!("{staging5:.1} / {:.1}", u5.wall.as_secs_f64()),
+        "",
+    );
+    row(
+        &format!("(5) {n1m} rows: jobs/s (engine)"),
+        format!("{:.0}", n1m as f64 / engine5),
+        "",
+    );
+    row(
+        "(5) peak RSS MiB at 100k / at 1M rows",
+        format!("{:.1} / {:.1}", u1.max_rss_mib, u5.max_rss_mib),
+        "<= 64, flat",
+    );
+    results.insert("scale".into(), json!({"rows": n1m, "staging_s": staging5, "wall_s": u5.wall.as_secs_f64(), "engine_jobs_per_s": n1m as f64 / engine5, "max_rss_mib": u5.max_rss_mib, "max_rss_mib_100k": u1.max_rss_mib}));
+
+    // (6) resume with 1,000 jobs left.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "UPDATE jobs SET state = 'queued', result_code = NULL, completed_at = NULL \
+             WHERE id > (SELECT MAX(id) - 1000 FROM jobs); \
+             UPDATE runs SET status = 'interrupted', finished_at = NULL;",
+        )
+        .unwrap();
+    }
+    let before: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+        .unwrap();
+    let spawned = now_ms();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "resume",
+        "--db",
+        db.to_str().unwrap(),
+        "--base-url",
+        &big.url,
+        "--quiet",
+    ]);
+    let u6 = run_child(cmd);
+    let first: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT MIN(at - COALESCE(latency_ms, 0)) FROM events WHERE id > ?1",
+            [before],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let to_first = (first - spawned) as f64 / 1000.0;
+    row(
+        &format!("(6) resume {n1m}-row run, 1,000 left: s to first request"),
+        format!("{to_first:.3} (whole resume {:.2})", u6.wall.as_secs_f64()),
+        "<= 2",
+    );
+    results.insert(
+        "resume".into(),
+        json!({"rows": n1m, "seconds_to_first_request": to_first, "wall_s": u6.wall.as_secs_f64()}),
+    );
+    drop(big);
+
+    // (7) the writer alone.
+    let writes = writer_alone(&dir, 100_000 / scale).await;
+    row(
+        "(7) writer: state changes committed per second",
+        format!("{writes:.0}"),
+        ">= 20,000",
+    );
+    results.insert("writer_per_s".into(), json!(writes));
+
+    let out = json!({"date": chrono_like_now(), "quick": quick, "results": results});
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&out).unwrap(),
+    )
+    .unwrap();
+    println!(
+        "\n| figure | value | target |\n|---|---|---|\n{}",
+        table.join("\n")
+    );
+}
+
+fn chrono_like_now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
