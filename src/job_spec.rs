@@ -96,7 +96,7 @@ pub struct ReportSpec {
     pub out: PathBuf,
 }
 
-fn default_formats() -> Vec<String> {
+pub fn default_formats() -> Vec<String> {
     ["json", "csv", "md", "html"].map(String::from).to_vec()
 }
 

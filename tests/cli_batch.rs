@@ -41,7 +41,8 @@ async fn an_unfinished_spec_resumes_when_run_again() {
              [api]\nbase_url = \"{}\"\n\
              [limits]\nrate = 0\nconcurrency = 8\n\
              [submit]\nendpoint = \"verify-async\"\ncallback_listen = \"127.0.0.1:0\"\n\
-             callback_grace = 1\n",
+             callback_grace = 1\n\
+             [report]\nout = \"reports\"\nformats = [\"json\", \"md\"]\n",
             b.sandbox.base_url()
         ),
     )
@@ -82,6 +83,10 @@ async fn an_unfinished_spec_resumes_when_run_again() {
         "the key was printed"
     );
 
+    // The spec's [report] section: written next to the spec, only the formats it names.
+    assert!(dir.join("reports/summary.json").is_file(), "{out}");
+    assert!(dir.join("reports/summary.md").is_file());
+    assert!(!dir.join("reports/report.html").exists());
     let runs = smile_recon(&["runs", "--db", "runs.db"], common::KEY, dir);
     assert_eq!(runs.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&runs.stdout).into_owned();

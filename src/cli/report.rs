@@ -124,6 +124,17 @@ pub fn after_run(
         }
         None => {
             let store = Store::open_read_only(db).map_err(fatal)?;
+            let run = store.run(finished.run_id).map_err(fatal)?;
+            let reconciles = run.is_some_and(|r| r.mode == "poll")
+                && store.has_expectations(finished.run_id).map_err(fatal)?;
+            if !reconciles {
+                // Nothing to reconcile: the exit code is the run's own.
+                return Ok(apply_fail_on(
+                    finished.outcome,
+                    &Summary::default(),
+                    args.fail_on,
+                ));
+            }
             report::build(&store, finished.run_id, None, None)
                 .map_err(fatal)?
                 .0

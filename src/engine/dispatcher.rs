@@ -47,15 +47,18 @@ pub struct Dispatcher {
     working: HashSet<i64>,
     task_rows: HashMap<tokio::task::Id, i64>,
     cursor: i64,
-    /// Jobs handed out at once at most: twice the request concurrency, so that a job's
+    /// Jobs handed out at once at most: four times the request concurrency, so that a job's
     /// commit overlaps the next job's request.
     capacity: usize,
+    /// Refill only once this many places are free: one query per batch of finished jobs,
+    /// not one per job (the rest of the capacity keeps every request slot busy meanwhile).
+    refill_at: usize,
     page: usize,
 }
 
 impl Dispatcher {
     pub fn new(ctx: Arc<Ctx>, reader: Store) -> Self {
-        let capacity = ctx.config.concurrency.max(1) * 2;
+        let capacity = ctx.config.concurrency.max(1) * 4;
         Self {
             ctx,
             reader,
@@ -64,6 +67,7 @@ impl Dispatcher {
             task_rows: HashMap::new(),
             cursor: 0,
             capacity,
+            refill_at: (capacity / 8).max(1),
             page: capacity.clamp(64, 1024),
         }
     }
@@ -114,7 +118,7 @@ impl Dispatcher {
                 self.finish(done)?;
             }
             let room = self.capacity.saturating_sub(self.working.len());
-            if room > 0 {
+            if room >= self.refill_at || (room > 0 && self.working.is_empty()) {
                 let page = tokio::task::block_in_place(|| {
                     self.reader
                         .due_jobs(run_id, now, self.cursor, room.min(self.page))

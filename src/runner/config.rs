@@ -45,6 +45,9 @@ pub struct Layer {
     pub deadline: Option<f64>,
     /// The first job_status poll interval (doubling to 60 s).
     pub poll_interval: Option<f64>,
+    /// Where the job spec's `[report]` section writes (kept so that `resume` writes them too).
+    pub report_dir: Option<PathBuf>,
+    pub report_formats: Option<Vec<String>>,
 }
 
 macro_rules! or_fields {
@@ -74,7 +77,9 @@ impl Layer {
             callback_listen,
             callback_grace,
             deadline,
-            poll_interval
+            poll_interval,
+            report_dir,
+            report_formats
         )
     }
 
@@ -112,6 +117,8 @@ impl Layer {
             callback_grace: spec.submit.callback_grace,
             deadline: spec.poll.deadline,
             poll_interval: spec.poll.interval,
+            report_dir: spec.report.as_ref().map(|r| r.out.clone()),
+            report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
         }
     }
 
@@ -134,6 +141,19 @@ impl Layer {
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
             ..Layer::default()
         }
+    }
+
+    /// The `[report]` section this run's configuration carries, if any.
+    pub fn report(&self) -> Option<crate::job_spec::ReportSpec> {
+        self.report_dir
+            .clone()
+            .map(|out| crate::job_spec::ReportSpec {
+                formats: self
+                    .report_formats
+                    .clone()
+                    .unwrap_or_else(crate::job_spec::default_formats),
+                out,
+            })
     }
 
     pub fn to_json(&self) -> String {

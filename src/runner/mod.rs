@@ -350,7 +350,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     Ok(Finished {
         run_id: run.id,
         outcome,
-        report: plan.report,
+        report: plan.report.or_else(|| layer.report()),
     })
 }
 

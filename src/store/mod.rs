@@ -152,6 +152,12 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .map_err(|e| sqlite(path, e))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(|e| sqlite(path, e))?;
+    // Checkpoint every ~16 MiB of WAL instead of 4 MiB: a quarter of the checkpoints (each
+    // one an fsync) in a long run; and an 8 MiB page cache for the writer's b-tree pages.
+    conn.pragma_update(None, "wal_autocheckpoint", 4000)
+        .map_err(|e| sqlite(path, e))?;
+    conn.pragma_update(None, "cache_size", -8192)
+        .map_err(|e| sqlite(path, e))?;
     Ok(())
 }
 

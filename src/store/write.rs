@@ -93,12 +93,18 @@ impl Store {
                      WHERE id = ?1 AND state NOT IN {FINAL_STATES_SQL}"
                 ))
                 .map_err(err)?;
-            let mut result = tx
-                .prepare_cached(
-                    "UPDATE jobs SET result_code = ?2, result_text = ?3, job_success = ?4, \
-                     category = ?5, smile_job_id = ?6, result_source = ?7, result_json = ?8, \
-                     signature_confirmed = ?9, completed_at = ?10 WHERE id = ?1",
-                )
+            // The same update with the result, in one statement: the row (result JSON
+            // included) is rewritten once, not twice.
+            let mut update_with_result = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
+                     last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
+                     first_request_at = COALESCE(first_request_at, ?9), \
+                     result_code = ?10, result_text = ?11, job_success = ?12, category = ?13, \
+                     smile_job_id = ?14, result_source = ?15, result_json = ?16, \
+                     signature_confirmed = ?17, completed_at = ?9 \
+                     WHERE id = ?1 AND state NOT IN {FINAL_STATES_SQL}"
+                ))
                 .map_err(err)?;
             let mut event = tx
                 .prepare_cached(
@@ -113,8 +119,8 @@ impl Store {
                         applied.push(changed > 0);
                     }
                     WriteOp::Update(u) => {
-                        let changed = update
-                            .execute(params![
+                        let changed = match &u.result {
+                            None => update.execute(params![
                                 u.row,
                                 u.state.as_str(),
                                 u.attempts,
@@ -124,28 +130,29 @@ impl Store {
                                 u.last_code,
                                 u.last_error,
                                 u.at
-                            ])
-                            .map_err(err)?;
+                            ]),
+                            Some(r) => update_with_result.execute(params![
+                                u.row,
+                                u.state.as_str(),
+                                u.attempts,
+                                u.polls,
+                                u.next_attempt_at,
+                                u.last_http_status,
+                                u.last_code,
+                                u.last_error,
+                                u.at,
+                                r.result_code,
+                                r.result_text,
+                                r.job_success,
+                                r.category,
+                                r.smile_job_id,
+                                r.source,
+                                r.json,
+                                r.signature_confirmed
+                            ]),
+                        }
+                        .map_err(err)?;
                         applied.push(changed > 0);
-                        if changed == 0 {
-                            continue;
-                        }
-                        if let Some(r) = &u.result {
-                            result
-                                .execute(params![
-                                    u.row,
-                                    r.result_code,
-                                    r.result_text,
-                                    r.job_success,
-                                    r.category,
-                                    r.smile_job_id,
-                                    r.source,
-                                    r.json,
-                                    r.signature_confirmed,
-                                    u.at
-                                ])
-                                .map_err(err)?;
-                        }
                     }
                     WriteOp::GiveUpRemaining { run_id, reason, at } => {
                         let changed = tx
