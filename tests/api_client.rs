@@ -254,7 +254,8 @@ async fn non_json_200_and_redirects_are_classified() {
         matches!(err, ApiError::HttpStatus { status: 302, .. }),
         "{err:?}"
     );
-    assert_eq!(err.retry_class(), RetryClass::Permanent);
+    // Not a per-job verdict: retried, and judged for the run by the circuit breaker.
+    assert_eq!(err.retry_class(), RetryClass::Retryable);
 }
 
 #[tokio::test]

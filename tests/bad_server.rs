@@ -6,14 +6,13 @@
 //!
 //! What a whole run does with each answer follows from `engine::outcome` and
 //! `engine::breaker` (threshold `runner::BREAKER_THRESHOLD` = 5):
+//! - an HTML 5xx is retryable and *neutral* for the breaker (a server's passing trouble):
+//!   every job spends its 3 attempts and gives up; exit 3.
 //! - unparseable answers (non-JSON 200, truncated JSON, a missing signature, `job_complete`
-//!   as a string, a body over 8 MiB) and HTML 5xx are retryable and *neutral* for the
-//!   breaker: every job spends its 3 attempts and gives up; exit 3.
-//! - a signature that does not confirm, a timeout and a reset connection are retryable and
-//!   *systemic*: the breaker trips after 5 requests (one probe at a time, as no answer was
-//!   ever healthy), the jobs stay pending, exit 1.
-//! - a redirect is a permanent HTTP status and neutral: every job fails at its first
-//!   attempt; exit 3. The client never follows it.
+//!   as a string, a body over 8 MiB), a redirect (never followed), a signature that does
+//!   not confirm, a timeout and a reset connection are retryable and *systemic*: the base
+//!   URL does not lead to a working Smile ID, so the breaker trips after 5 requests (one
+//!   probe at a time, as no answer was ever healthy), the jobs stay pending, exit 1.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -307,12 +306,12 @@ fn expect(bad: Bad) -> Expect {
         | Bad::TruncatedJson
         | Bad::MissingSignature
         | Bad::JobCompleteString
-        | Bad::FiftyMiB => ("unparseable", RetryClass::Retryable, false, Some(200)),
+        | Bad::FiftyMiB => ("unparseable", RetryClass::Retryable, true, Some(200)),
         Bad::Html502 => ("http_status", RetryClass::Retryable, false, Some(502)),
         Bad::WrongSignature => ("unconfirmed_signature", RetryClass::Retryable, true, None),
         Bad::NeverAnswers => ("timeout", RetryClass::Retryable, true, None),
         Bad::ResetMidBody => ("transport", RetryClass::Retryable, true, None),
-        Bad::Redirect(code) => ("http_status", RetryClass::Permanent, false, Some(code)),
+        Bad::Redirect(code) => ("http_status", RetryClass::Retryable, true, Some(code)),
     };
     Expect {
         kind,
@@ -563,21 +562,17 @@ async fn corpus_case(bad: Bad) -> Vec<ApiError> {
                 assert!(run.took < Duration::from_secs(10), "{:?}", run.took);
             }
             Bad::ResetMidBody => assert_tripped(bad, &run, &server, "cannot reach"),
-            Bad::Redirect(_) => {
-                let finished = run.result.as_ref().unwrap();
-                assert_eq!(finished.outcome, Outcome::JobErrors);
-                assert_no_result_recorded(bad, &run);
-                // QUESTIONABLE (reported): a redirect is permanent and neutral, so a
-                // base URL that redirects (http -> https, a moved host) fails every job
-                // at its first attempt instead of tripping the breaker.
-                for job in run.jobs() {
-                    assert_eq!(job.state, JobState::Failed, "{job:?}");
-                    assert_eq!(job.attempts, 0, "failed without a retry: {job:?}");
-                }
-                assert_eq!(server.hits(), JOBS);
-                assert_eq!(run.status(), RunStatus::Finished);
+            // A base URL that redirects (http -> https, a moved host) or answers
+            // something that is not Smile ID's JSON stops the run; no job is failed.
+            Bad::Redirect(_)
+            | Bad::NonJson200
+            | Bad::TruncatedJson
+            | Bad::MissingSignature
+            | Bad::JobCompleteString
+            | Bad::FiftyMiB => {
+                assert_tripped(bad, &run, &server, "does the base URL lead to Smile ID")
             }
-            _ => assert_gave_up(bad, &run, &server),
+            Bad::Html502 => assert_gave_up(bad, &run, &server),
         }
         assert_eq!(
             server.elsewhere_hits.load(Ordering::SeqCst),
@@ -603,7 +598,7 @@ async fn corpus_case(bad: Bad) -> Vec<ApiError> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_non_json_200_is_unparseable_and_jobs_give_up() {
+async fn a_non_json_200_is_unparseable_and_trips_the_breaker() {
     let errors = corpus_case(Bad::NonJson200).await;
     match &errors[0] {
         ApiError::Unparseable { body, .. } => assert_eq!(body, "OK"),
@@ -621,7 +616,7 @@ async fn an_html_502_is_a_retryable_http_status_and_jobs_give_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_json_is_unparseable_and_jobs_give_up() {
+async fn truncated_json_is_unparseable_and_trips_the_breaker() {
     let errors = corpus_case(Bad::TruncatedJson).await;
     for e in &errors {
         match e {
@@ -634,9 +629,8 @@ async fn truncated_json_is_unparseable_and_jobs_give_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_signature_is_unparseable_never_trusted() {
     // A signed answer must carry its signature: without one it does not parse, so it is
-    // neither trusted nor confirmed. QUESTIONABLE (reported): it is *neutral* for the
-    // breaker, where a wrong signature is systemic, so a proxy that strips signatures
-    // makes every job give up (exit 3) instead of stopping the run (exit 1).
+    // neither trusted nor confirmed; like a wrong signature, it stops the run (a proxy
+    // that strips signatures is systemic).
     let errors = corpus_case(Bad::MissingSignature).await;
     for e in &errors {
         match e {
@@ -701,12 +695,12 @@ async fn a_connection_reset_mid_body_is_a_transport_error_and_trips_the_breaker(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_301_is_not_followed_and_fails_the_jobs() {
+async fn a_301_is_not_followed_and_trips_the_breaker() {
     corpus_case(Bad::Redirect(301)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_302_is_not_followed_and_fails_the_jobs() {
+async fn a_302_is_not_followed_and_trips_the_breaker() {
     corpus_case(Bad::Redirect(302)).await;
 }
 
@@ -725,37 +719,43 @@ async fn signed_server(body: fn() -> Value) -> SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn questionable_a_signed_sync_answer_without_a_result_code_is_recorded_done() {
-    // QUESTIONABLE (reported): a correctly signed `/v2/verify` answer that carries no
-    // ResultCode at all (`{"timestamp", "signature"}` and nothing else) parses as a
-    // `SignedResult` (every result field is optional) and `outcome::from_result` treats
-    // an absent code as `RetryClass::Final`: the job ends `done` with no result code. The
-    // signature confirms, so PRODUCT.md's guarantee (an unconfirmed result is never
-    // final) holds; but an empty result is recorded as final. This asserts what the code
-    // does today so that a change of policy shows here.
+async fn a_signed_sync_answer_without_a_result_code_is_never_final() {
+    // A correctly signed `/v2/verify` answer that carries no ResultCode at all parses (every
+    // result field is optional) but has no outcome to record: the job is asked again and,
+    // when the server keeps answering so, gives up. Never `done` with an empty result.
     let addr = signed_server(|| json!({})).await;
     let run = whole_run(addr, RunMode::Submit).await;
     let finished = run.result.as_ref().unwrap();
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, Outcome::JobErrors);
     for job in run.jobs() {
-        assert_eq!(job.state, JobState::Done, "{job:?}");
+        assert_eq!(job.state, JobState::GaveUp, "{job:?}");
         assert_eq!(job.result_code, None);
-        assert_eq!(job.signature_confirmed, Some(true));
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("without a ResultCode"),
+            "{job:?}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn questionable_a_signed_complete_status_without_a_result_is_recorded_done() {
-    // QUESTIONABLE (reported): the same through job_status: `job_complete: true` with no
-    // `result` ends `done` with no result code (`outcome::after_status`, the branch for a
-    // result that is not an object).
+async fn a_signed_complete_status_without_a_result_is_never_final() {
+    // The same through job_status: `job_complete: true` with no `result` object.
     let addr = signed_server(|| json!({"job_complete": true, "code": "2302"})).await;
     let run = whole_run(addr, RunMode::Poll).await;
     let finished = run.result.as_ref().unwrap();
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, Outcome::JobErrors);
     for job in run.jobs() {
-        assert_eq!(job.state, JobState::Done, "{job:?}");
+        assert_eq!(job.state, JobState::GaveUp, "{job:?}");
         assert_eq!(job.result_code, None);
-        assert_eq!(job.signature_confirmed, Some(true));
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("carries no result"),
+            "{job:?}"
+        );
     }
 }

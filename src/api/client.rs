@@ -82,25 +82,23 @@ fn snippet(body: &str) -> String {
 }
 
 impl ApiError {
-    /// What a runner should do: transport trouble, timeouts, 408/429/5xx and retryable
-    /// codes are tried again; the rest ends the job (or, for credential codes, the run).
+    /// What a runner should do: transport trouble, timeouts, HTTP statuses without a Smile
+    /// ID code, and retryable codes are tried again; the rest ends the job (or, for
+    /// credential codes, the run).
     pub fn retry_class(&self) -> RetryClass {
         match self {
             ApiError::Transport { .. } | ApiError::Timeout { .. } => RetryClass::Retryable,
-            ApiError::HttpStatus { status, .. } => {
-                if *status == 408 || *status == 429 || *status >= 500 {
-                    RetryClass::Retryable
-                } else {
-                    RetryClass::Permanent
-                }
-            }
+            // Smile ID answers its own errors with a JSON code. A bare status (a redirect, a
+            // 404 from a wrong base URL, a proxy's 502) says nothing about the job: it is
+            // tried again, and the circuit breaker judges the run (see engine::outcome).
+            ApiError::HttpStatus { .. } => RetryClass::Retryable,
             ApiError::Api { code, status, .. } => match codes::lookup(code) {
                 Some(info) => info.class,
                 None if *status >= 500 || *status == 429 => RetryClass::Retryable,
                 None => RetryClass::Permanent,
             },
             // A garbled or unconfirmed answer may be a proxy's doing; it is retried, and a
-            // run that sees only these trips its circuit breaker.
+            // run that sees only these trips its circuit breaker (both count as systemic).
             ApiError::Unconfirmed { .. } | ApiError::Unparseable { .. } => RetryClass::Retryable,
         }
     }
@@ -491,8 +489,9 @@ mod tests {
         };
         assert_eq!(http(502).retry_class(), RetryClass::Retryable);
         assert_eq!(http(429).retry_class(), RetryClass::Retryable);
-        assert_eq!(http(302).retry_class(), RetryClass::Permanent);
-        assert_eq!(http(404).retry_class(), RetryClass::Permanent);
+        // a bare status is not Smile ID's verdict on the job: the breaker judges the run
+        assert_eq!(http(302).retry_class(), RetryClass::Retryable);
+        assert_eq!(http(404).retry_class(), RetryClass::Retryable);
         let api = |code: &str, status| ApiError::Api {
             url: String::new(),
             status,

@@ -56,7 +56,17 @@ pub fn health_of_error(e: &ApiError) -> Health {
         ApiError::Unconfirmed { .. } => {
             Health::Systemic(format!("{e} (is the API key right, and is this Smile ID?)"))
         }
-        ApiError::HttpStatus { .. } | ApiError::Unparseable { .. } => Health::Neutral,
+        // A server error or throttling is the server's passing trouble: per job.
+        ApiError::HttpStatus { status, .. }
+            if *status >= 500 || *status == 408 || *status == 429 =>
+        {
+            Health::Neutral
+        }
+        // A redirect, a 404 or any other bare status, or an answer that is not Smile ID's
+        // JSON: the base URL does not lead to Smile ID. Judged for the run, not per job.
+        ApiError::HttpStatus { .. } | ApiError::Unparseable { .. } => {
+            Health::Systemic(format!("{e} (does the base URL lead to Smile ID?)"))
+        }
     }
 }
 
@@ -134,23 +144,18 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
     let json = serde_json::to_string(answer).unwrap_or_default();
     match answer.result.as_ref().and_then(|r| r.as_object()) {
         Some(result) => from_result(result, answer.job_success, "job_status", json, refused),
-        None => Next::Final {
-            state: JobState::Done,
-            result: Some(ResultFields {
-                result_code: None,
-                result_text: answer.result.as_ref().and_then(|r| match r {
-                    crate::api::models::JobResult::Text(t) => Some(t.clone()),
-                    crate::api::models::JobResult::Object(_) => None,
-                }),
-                job_success: answer.job_success,
-                category: None,
-                smile_job_id: None,
-                source: "job_status",
-                json,
-                signature_confirmed: true,
-            }),
+        // "Complete" without a result object: nothing to record as final; asked again
+        // (counting an attempt, so a server that keeps saying it gives the job up).
+        None => Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Retry(None),
             code: Some(answer.code.clone()),
-            error: None,
+            error: Some(match answer.result.as_ref() {
+                Some(crate::api::models::JobResult::Text(t)) => {
+                    format!("job_status says complete but its result is only text: {t}")
+                }
+                _ => "job_status says complete but carries no result".to_owned(),
+            }),
         },
     }
 }
@@ -163,6 +168,16 @@ fn from_result(
     refused: JobState,
 ) -> Next {
     let code = result.result_code.clone();
+    if code.is_none() {
+        // Signed, but no ResultCode: nothing to record as the job's outcome. Asked again
+        // (a sync job_id already created answers 2215 and is read through job_status).
+        return Next::Again {
+            state: refused,
+            wait: Wait::Retry(None),
+            code: None,
+            error: Some(format!("a signed {source} answer without a ResultCode")),
+        };
+    }
     let info = code.as_deref().and_then(codes::lookup);
     let class = info.map_or(RetryClass::Final, |i| i.class);
     let fields = ResultFields {
@@ -347,5 +362,31 @@ mod tests {
             reason: "refused".into(),
         };
         assert!(matches!(health_of_error(&refused), Health::Systemic(_)));
+        let status = |status| ApiError::HttpStatus {
+            url: "u".into(),
+            status,
+            body: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(health_of_error(&status(502)), Health::Neutral);
+        assert_eq!(health_of_error(&status(429)), Health::Neutral);
+        assert!(matches!(health_of_error(&status(301)), Health::Systemic(_)));
+        assert!(matches!(health_of_error(&status(404)), Health::Systemic(_)));
+        // Never a per-job failure: the breaker decides.
+        assert_eq!(status(404).retry_class(), RetryClass::Retryable);
+    }
+
+    #[test]
+    fn a_signed_answer_without_a_result_code_is_never_final() {
+        let mut s = signed("1020");
+        s.result.result_code = None;
+        assert!(matches!(
+            after_result(&s, "sync", JobState::Queued),
+            Next::Again {
+                state: JobState::Queued,
+                wait: Wait::Retry(None),
+                ..
+            }
+        ));
     }
 }
