@@ -170,6 +170,8 @@ async fn the_bad_manifest_corpus_exits_as_documented() {
         "extra_columns.csv",
         "header_only.csv",
         "blank_lines.csv",
+        "crlf_blank_lines.csv",
+        "bom_quoted_header.csv",
         "header_case_spaces.csv",
     ];
     let mut names: Vec<String> = std::fs::read_dir(&corpus)

@@ -158,6 +158,13 @@ fn invalid_utf8_is_that_row_and_field_only() {
     assert_eq!(good, vec![2, 4]);
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].0, bad[0].1.as_str()), (3, "first_name"));
+    let rows = rows("invalid_utf8.csv");
+    assert_eq!(
+        (rows[1].user_id.as_str(), rows[1].job_id.as_str()),
+        ("u2", "j2"),
+        "the bad row keeps its identity for staging"
+    );
+    assert!(!rows[1].job_id_derived);
 }
 
 #[test]
@@ -207,6 +214,12 @@ fn short_rows_empty_required_cells_and_unterminated_quotes_are_row_errors() {
     assert_eq!(good, vec![2, 4]);
     assert_eq!((bad[0].0, bad[0].1.as_str()), (3, "(row)"));
     assert!(bad[0].2.contains("4 fields"), "{}", bad[0].2);
+    let short = &rows("wrong_field_count.csv")[1];
+    assert_eq!(
+        short.user_id, "",
+        "cells under the wrong columns are not trusted"
+    );
+    assert!(short.job_id_derived && short.job_id.starts_with("sr-"));
 
     let (bad, _) = split(&rows("missing_value.csv"));
     assert_eq!(
@@ -237,7 +250,10 @@ fn a_megabyte_field_is_a_row_error_not_a_crash() {
     let (bad, good) = split(&rows);
     assert_eq!(good, vec![3]);
     assert_eq!((bad[0].0, bad[0].1.as_str()), (2, "first_name"));
-    assert!(bad[0].2.contains("longer than"));
+    assert!(bad[0].2.contains("longer than 65536 bytes"), "{}", bad[0].2);
+    assert!(bad[0].2.len() < 200, "the cell is not quoted");
+    let Row { user_id, .. } = &rows[0];
+    assert_eq!(user_id, "u1", "the row keeps its identity");
 }
 
 #[test]
@@ -260,6 +276,29 @@ fn derived_job_ids_are_stable_per_salt_and_distinct_per_row() {
     assert_eq!(read_with("run:1"), read_with("run:1"));
     assert_ne!(read_with("run:1"), read_with("run:2"));
     assert!(read_with("run:1")[0].starts_with("sr-"));
+
+    // Two identical rows without a job_id still get two job_ids (the line is in the hash).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twins.csv");
+    let twin = "GH,PASSPORT,G4583959,Kojo,Tetteh,u1,";
+    std::fs::write(
+        &path,
+        format!("country,id_type,id_number,first_name,last_name,user_id,job_id\n{twin}\n{twin}\n"),
+    )
+    .unwrap();
+    let source = ManifestSource::Csv(path);
+    let first = read_source(&source, RowKind::Verify).unwrap();
+    let again = read_source(&source, RowKind::Verify).unwrap();
+    assert!(
+        first.iter().all(|r| r.job_id_derived),
+        "an empty cell is derived"
+    );
+    assert_ne!(first[0].job_id, first[1].job_id);
+    assert_eq!(
+        first.iter().map(|r| &r.job_id).collect::<Vec<_>>(),
+        again.iter().map(|r| &r.job_id).collect::<Vec<_>>()
+    );
+    assert_eq!(first[0].job_id.len(), "sr-".len() + 24);
 }
 
 #[test]
@@ -278,6 +317,7 @@ fn skip_through_hands_on_only_later_rows() {
     .unwrap();
     assert_eq!(lines, vec![4]);
     assert_eq!(summary.rows, 3);
+    assert_eq!((summary.valid, summary.invalid), (1, 0));
 }
 
 #[test]
@@ -295,6 +335,8 @@ fn the_consumers_error_stops_the_read() {
     );
     assert!(matches!(result, Err(ReadError::Sink("disk full"))));
     assert_eq!(seen, 2);
+    let shown = ReadError::<&str>::Sink("disk full").to_string();
+    assert_eq!(shown, "disk full");
 }
 
 #[test]
@@ -314,6 +356,18 @@ fn poll_rows_carry_expectations() {
             (4, "job_id"),
             (5, "user_id")
         ]
+    );
+    let rows = read("poll_bad.csv", RowKind::Poll).unwrap();
+    assert!(
+        rows[2].job_id_derived,
+        "an invalid poll row still gets a job_id to stage"
+    );
+    let RowBody::Poll(p) = &read("poll_good.csv", RowKind::Poll).unwrap()[0].body else {
+        panic!()
+    };
+    assert_eq!(
+        (p.expected_status, p.expected_result_code.as_deref()),
+        (Some(ExpectedStatus::Approved), Some("1020"))
     );
 }
 
@@ -399,4 +453,154 @@ fn bad_sqlite_queries_name_the_file() {
             .to_string()
             .contains("nope.db")
     );
+}
+
+#[test]
+fn crlf_blank_lines_and_a_bom_before_a_quoted_header_are_accepted() {
+    assert_eq!(split(&rows("crlf_blank_lines.csv")), (vec![], vec![2, 5]));
+    assert_eq!(split(&rows("bom_quoted_header.csv")), (vec![], vec![2]));
+}
+
+#[test]
+fn an_overlong_job_id_is_refused_not_replaced() {
+    let rows = rows("long_job_id.csv");
+    let (bad, good) = split(&rows);
+    assert_eq!(good, vec![3]);
+    assert_eq!((bad[0].0, bad[0].1.as_str()), (2, "job_id"));
+    assert!(bad[0].2.contains("256"), "{}", bad[0].2);
+    assert!(rows[0].job_id_derived, "staged under a derived id");
+}
+
+#[test]
+fn the_csv_fingerprint_is_the_sha256_of_the_bytes() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.csv");
+    std::fs::copy(fixture("good_verify.csv"), &path).unwrap();
+    let source = ManifestSource::Csv(path.clone());
+    let bytes = std::fs::read(&path).unwrap();
+    let want = hex::encode(Sha256::digest(&bytes));
+    assert_eq!(manifest::fingerprint(&source).unwrap(), want);
+    let mut changed = bytes.clone();
+    changed.push(b'\n');
+    std::fs::write(&path, changed).unwrap();
+    assert_ne!(manifest::fingerprint(&source).unwrap(), want);
+
+    let e = manifest::fingerprint(&ManifestSource::Csv(dir.path().join("gone.csv")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gone.csv"), "{e}");
+    let e = manifest::fingerprint(&ManifestSource::Csv(dir.path().to_path_buf()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("directory"), "{e}");
+}
+
+#[test]
+fn sqlite_values_of_every_type_become_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poll.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE jobs (uid TEXT, jid INTEGER, code REAL, status TEXT, branch BLOB, note TEXT);
+         INSERT INTO jobs VALUES ('u1', 7, 1020, 'APPROVED', X'4163637261', NULL);
+         INSERT INTO jobs VALUES ('u2', 8, NULL, 'maybe', X'FF', 'x');",
+    )
+    .unwrap();
+    drop(conn);
+    let source = ManifestSource::from_args(
+        path.clone(),
+        Some(
+            "SELECT uid AS user_id, jid AS job_id, CAST(code AS INTEGER) AS expected_result_code, \
+             status AS expected_status, branch, note FROM jobs ORDER BY uid"
+                .into(),
+        ),
+    );
+    let rows = read_source(&source, RowKind::Poll).unwrap();
+    assert_eq!(rows[0].job_id, "7");
+    let RowBody::Poll(p) = &rows[0].body else {
+        panic!("{:?}", rows[0])
+    };
+    assert_eq!(p.expected_status, Some(ExpectedStatus::Approved));
+    assert_eq!(p.expected_result_code.as_deref(), Some("1020"));
+    assert_eq!(p.extra["branch"], "Accra");
+    assert!(!p.extra.contains_key("note"), "NULL is an empty cell");
+    let (bad, _) = split(&rows);
+    assert_eq!(
+        (bad[0].0, bad[0].1.as_str()),
+        (2, "branch"),
+        "a blob that is not UTF-8"
+    );
+    assert_eq!(
+        (rows[1].user_id.as_str(), rows[1].job_id.as_str()),
+        ("u2", "8")
+    );
+
+    // A query matching nothing is zero rows, not an error.
+    let empty = ManifestSource::from_args(
+        path,
+        Some("SELECT uid AS user_id, jid AS job_id FROM jobs WHERE 0".into()),
+    );
+    assert!(read_source(&empty, RowKind::Poll).unwrap().is_empty());
+}
+
+#[test]
+fn sqlite_column_problems_and_smuggled_writes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_manifest(dir.path());
+    for (query, says) in [
+        (
+            "SELECT uid AS user_id, uid AS user_id, 'j' AS job_id FROM customers",
+            "twice",
+        ),
+        ("SELECT uid, 'j' AS job_id FROM customers", "user_id"),
+        (
+            "SELECT uid AS user_id, 'j' AS job_id FROM customers; DELETE FROM customers",
+            "app.db",
+        ),
+        ("UPDATE customers SET first = 'x'", "only read"),
+        (
+            "INSERT INTO customers (uid) SELECT uid FROM customers",
+            "only read",
+        ),
+        (
+            "SELECT uid AS user_id, ? AS job_id FROM customers",
+            "app.db",
+        ),
+    ] {
+        let source = ManifestSource::from_args(path.clone(), Some(query.into()));
+        let e = read_source(&source, RowKind::Poll)
+            .expect_err(query)
+            .to_string();
+        assert!(e.contains("app.db") && e.contains(says), "{query}: {e}");
+    }
+    let delete = ManifestSource::from_args(path.clone(), Some("DELETE FROM customers".into()));
+    assert!(
+        manifest::fingerprint(&delete).is_err(),
+        "not even to fingerprint it"
+    );
+    let n: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM customers WHERE first <> 'x'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2, "nothing was written");
+    let dir_source = ManifestSource::from_args(dir.path().to_path_buf(), Some("SELECT 1".into()));
+    let e = read_source(&dir_source, RowKind::Poll)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("directory"), "{e}");
+}
+
+#[test]
+fn sources_from_arguments() {
+    let csv = ManifestSource::from_args("m.csv".into(), None);
+    assert_eq!(csv, ManifestSource::Csv("m.csv".into()));
+    assert_eq!(csv.display(), "m.csv");
+    let db = ManifestSource::from_args("app.db".into(), Some("SELECT 1".into()));
+    assert_eq!(db.path(), Path::new("app.db"));
+    assert_eq!(db.display(), "app.db (SELECT 1)");
 }

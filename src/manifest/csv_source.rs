@@ -83,20 +83,34 @@ pub fn read<E>(
             Err(e) => return Err(csv_error(e).into()),
         }
         let line = record.position().map(|p| p.line() as i64).unwrap_or(0);
+        if is_blank(&record) {
+            continue;
+        }
+        let mut error = None;
         let cells = record
             .iter()
             .enumerate()
-            .map(|(i, field)| {
-                String::from_utf8(field.to_vec()).map_err(|_| RowError {
-                    line,
-                    field: header_name(&columns, i),
-                    reason: "is not valid UTF-8".into(),
-                })
+            .map(|(i, field)| match std::str::from_utf8(field) {
+                Ok(s) => s.to_owned(),
+                Err(_) => {
+                    error.get_or_insert_with(|| RowError {
+                        line,
+                        field: header_name(&columns, i),
+                        reason: "is not valid UTF-8".into(),
+                    });
+                    String::from_utf8_lossy(field).into_owned()
+                }
             })
-            .collect::<Result<Vec<_>, _>>();
-        handle(&columns, RawRow { line, cells })?;
+            .collect();
+        handle(&columns, RawRow { line, cells, error })?;
     }
     Ok(())
+}
+
+/// A line with nothing on it. The csv crate skips empty lines itself, but records end at
+/// '\n' only here, so a blank line of a CRLF file arrives as a single "\r" cell.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
 }
 
 fn header_name(columns: &Columns, i: usize) -> String {

@@ -33,10 +33,12 @@ pub struct ManifestSummary {
 }
 
 /// One raw row: its line (the physical line it starts on; for SQLite, its 1-based index)
-/// and its cells, in the header's order.
+/// and its cells, in the header's order. A cell that is not UTF-8 is decoded lossily (so
+/// the row keeps its user_id and job_id for staging) and the row carries that error.
 pub(crate) struct RawRow {
     pub line: i64,
-    pub cells: Result<Vec<String>, RowError>,
+    pub cells: Vec<String>,
+    pub error: Option<RowError>,
 }
 
 /// A SHA-256 that changes whenever the rows could: the CSV file's bytes, or the SQLite

@@ -82,3 +82,36 @@ impl fmt::Display for RowError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_status_round_trips_any_case() {
+        for status in [
+            ExpectedStatus::Approved,
+            ExpectedStatus::Rejected,
+            ExpectedStatus::Pending,
+        ] {
+            assert_eq!(ExpectedStatus::parse(status.as_str()), Some(status));
+            let shouted = status.as_str().to_uppercase();
+            assert_eq!(ExpectedStatus::parse(&format!(" {shouted} ")), Some(status));
+        }
+        assert_eq!(ExpectedStatus::parse("approve"), None);
+        assert_eq!(ExpectedStatus::parse(""), None);
+    }
+
+    #[test]
+    fn a_row_error_names_line_and_field() {
+        let e = RowError {
+            line: 12,
+            field: "dob".into(),
+            reason: "must be an ISO date, YYYY-MM-DD".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "line 12, field dob: must be an ISO date, YYYY-MM-DD"
+        );
+    }
+}

@@ -28,11 +28,15 @@ fn open(path: &Path) -> Result<Connection, ManifestError> {
     if !path.exists() {
         return Err(super::error::unreadable(path, "no such file"));
     }
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| super::error::unreadable(path, e))
+    .map_err(|e| super::error::unreadable(path, e))?;
+    // A live application database may be mid-write: wait for it rather than fail at once.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| super::error::unreadable(path, e))?;
+    Ok(conn)
 }
 
 /// Walks the query's rows: column names, then each row's cells as text.
@@ -42,7 +46,8 @@ fn each_row(
     mut f: impl FnMut(
         Option<&[String]>,
         i64,
-        Result<Vec<String>, (usize, String)>,
+        Vec<String>,
+        Option<(usize, &'static str)>,
     ) -> Result<(), ManifestError>,
 ) -> Result<(), ManifestError> {
     let conn = open(path)?;
@@ -53,7 +58,7 @@ fn each_row(
         });
     }
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    f(Some(&names), 0, Ok(Vec::new()))?;
+    f(Some(&names), 0, Vec::new(), None)?;
     let mut rows = stmt.query([]).map_err(|e| query_error(path, e))?;
     let mut index = 0i64;
     while let Some(row) = rows.next().map_err(|e| query_error(path, e))? {
@@ -69,14 +74,14 @@ fn each_row(
                 ValueRef::Text(t) | ValueRef::Blob(t) => match std::str::from_utf8(t) {
                     Ok(s) => s.to_owned(),
                     Err(_) => {
-                        bad = Some((i, "is not valid UTF-8 text".to_owned()));
-                        String::new()
+                        bad.get_or_insert((i, "is not valid UTF-8 text"));
+                        String::from_utf8_lossy(t).into_owned()
                     }
                 },
             };
             cells.push(text);
         }
-        f(None, index, bad.map_or(Ok(cells), Err))?;
+        f(None, index, cells, bad)?;
     }
     Ok(())
 }
@@ -87,11 +92,13 @@ pub fn fingerprint(path: &Path, query: &str) -> Result<String, ManifestError> {
     let mut hash = Sha256::new();
     hash.update(query.trim().as_bytes());
     hash.update([0u8]);
-    each_row(path, query, |names, _, cells| {
-        let parts: Vec<String> = match (names, cells) {
+    each_row(path, query, |names, _, cells, bad| {
+        // (A row with a bad cell hashes as a marker, as it always has: runs already
+        // started keep their fingerprint.)
+        let parts = match (names, bad) {
             (Some(names), _) => names.to_vec(),
-            (None, Ok(cells)) => cells,
-            (None, Err((i, _))) => vec![format!("(bad cell {i})")],
+            (None, None) => cells,
+            (None, Some((i, _))) => vec![format!("(bad cell {i})")],
         };
         for part in parts {
             hash.update((part.len() as u64).to_le_bytes());
@@ -113,7 +120,7 @@ pub fn read<E>(
     let mut columns: Option<Columns> = None;
     // The consumer's own error is carried out past `each_row`, which only knows ours.
     let mut sink_error: Option<E> = None;
-    let walked = each_row(path, query, |names, line, cells| {
+    let walked = each_row(path, query, |names, line, cells, bad| {
         if let Some(names) = names {
             columns = Some(Columns::new(&shown, names.to_vec(), kind)?);
             return Ok(());
@@ -121,12 +128,12 @@ pub fn read<E>(
         let Some(columns) = columns.as_ref() else {
             return Ok(());
         };
-        let cells = cells.map_err(|(i, reason)| RowError {
+        let error = bad.map(|(i, reason)| RowError {
             line,
             field: columns.name(i).unwrap_or("?").to_owned(),
-            reason,
+            reason: reason.into(),
         });
-        match handle(columns, RawRow { line, cells }) {
+        match handle(columns, RawRow { line, cells, error }) {
             Ok(()) => Ok(()),
             Err(ReadError::Manifest(e)) => Err(e),
             Err(ReadError::Sink(e)) => {

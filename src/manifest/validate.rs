@@ -16,6 +16,8 @@ use crate::api::models::IdInfo;
 
 /// A cell longer than this is refused (no real name, number or id is near it).
 pub const MAX_FIELD_BYTES: usize = 65_536;
+/// A job_id longer than this is refused rather than sent (or silently replaced).
+pub const MAX_JOB_ID_BYTES: usize = 256;
 
 const VERIFY_COLUMNS: &[&str] = &[
     "country",
@@ -167,7 +169,10 @@ impl Cells<'_> {
                 let field = self.columns.names.get(i).cloned().unwrap_or_default();
                 return Err(self.error(
                     &field,
-                    format!("is {} bytes, longer than {MAX_FIELD_BYTES}", cell.len()),
+                    format!(
+                        "is {} bytes, longer than {MAX_FIELD_BYTES} bytes",
+                        cell.len()
+                    ),
                 ));
             }
         }
@@ -269,53 +274,56 @@ fn poll(cells: &Cells) -> Result<PollRow, RowError> {
 
 /// Validates one raw row. Always returns a row: a bad one as [`RowBody::Invalid`].
 pub fn row(columns: &Columns, kind: RowKind, salt: &str, raw: RawRow) -> Row {
-    let line = raw.line;
-    let cells = match raw.cells {
-        Ok(cells) => cells,
-        Err(e) => {
-            return Row {
-                line,
-                user_id: String::new(),
-                job_id: derive_job_id(salt, line, "", ""),
-                job_id_derived: true,
-                body: RowBody::Invalid(e),
-            };
-        }
-    };
+    let RawRow { line, cells, error } = raw;
     let cells = Cells {
         columns,
         cells: &cells,
         line,
     };
     let shape = cells.check_shape();
-    // Identity for staging: usable even when the row is invalid (long cells are cut off).
+    // Identity for staging, usable even when the row is invalid. A row of the wrong shape
+    // has its cells under the wrong columns (one might be an ID number), so it has none.
+    let misaligned = cells.cells.len() != columns.len();
     let short = |c: &str| {
+        if misaligned {
+            return "";
+        }
         cells
             .get(c)
             .filter(|v| v.len() <= MAX_FIELD_BYTES)
             .unwrap_or("")
     };
     let user_id = short("user_id").to_owned();
-    let (job_id, job_id_derived) = match cells.get("job_id").filter(|v| v.len() <= 256) {
-        Some(j) => (j.to_owned(), false),
-        None => (
-            derive_job_id(salt, line, &user_id, short("id_number")),
-            true,
-        ),
-    };
-    let body = match shape.and_then(|()| match kind {
-        RowKind::Verify => verify(&cells).map(|v| RowBody::Verify(Box::new(v))),
-        RowKind::Poll => poll(&cells).map(RowBody::Poll),
-    }) {
-        Ok(body) => body,
-        Err(e) => RowBody::Invalid(e),
+    let given_job_id = short("job_id");
+    let (job_id, job_id_derived) =
+        if given_job_id.is_empty() || given_job_id.len() > MAX_JOB_ID_BYTES {
+            (
+                derive_job_id(salt, line, &user_id, short("id_number")),
+                true,
+            )
+        } else {
+            (given_job_id.to_owned(), false)
+        };
+    let checked = match error {
+        Some(e) => Err(e),
+        None => shape.and_then(|()| {
+            if given_job_id.len() > MAX_JOB_ID_BYTES {
+                return Err(
+                    cells.error("job_id", format!("is longer than {MAX_JOB_ID_BYTES} bytes"))
+                );
+            }
+            match kind {
+                RowKind::Verify => verify(&cells).map(|v| RowBody::Verify(Box::new(v))),
+                RowKind::Poll => poll(&cells).map(RowBody::Poll),
+            }
+        }),
     };
     Row {
         line,
         user_id,
         job_id,
         job_id_derived,
-        body,
+        body: checked.unwrap_or_else(RowBody::Invalid),
     }
 }
 
@@ -332,5 +340,90 @@ mod tests {
         assert!(check_dob("03/02/1990").is_err());
         assert!(check_dob("19900203").is_err());
         assert!(check_dob("1990-02-03T00:00").is_err());
+    }
+
+    fn header(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn header_names_match_trimmed_and_in_any_case() {
+        let columns = Columns::new("m.csv", header(&[" User_ID ", "JOB_ID"]), RowKind::Poll);
+        assert!(columns.is_ok());
+        let twice = Columns::new(
+            "m.csv",
+            header(&["user_id", "job_id", "User_Id"]),
+            RowKind::Poll,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            twice.contains("m.csv") && twice.contains("User_Id"),
+            "{twice}"
+        );
+        let missing = Columns::new("m.csv", header(&["user_id"]), RowKind::Poll)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("\"job_id\""), "{missing}");
+    }
+
+    fn validate(cells: &[&str]) -> Row {
+        let names = [
+            "country",
+            "id_type",
+            "id_number",
+            "first_name",
+            "last_name",
+            "gender",
+            "user_id",
+            "expected_result_code",
+        ];
+        let columns = Columns::new("m.csv", header(&names), RowKind::Verify).unwrap();
+        let raw = RawRow {
+            line: 7,
+            cells: header(cells),
+            error: None,
+        };
+        row(&columns, RowKind::Verify, "salt", raw)
+    }
+
+    fn invalid_field(row: &Row) -> Option<&str> {
+        match &row.body {
+            RowBody::Invalid(e) => Some(e.field.as_str()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn cells_are_trimmed_and_gender_normalised() {
+        let row = validate(&[" NG ", "BVN", " 12345678901 ", "Ada", "Obi", "m", "u1", ""]);
+        let RowBody::Verify(v) = &row.body else {
+            panic!("{row:?}")
+        };
+        assert_eq!(v.id_info.country, "NG");
+        assert_eq!(v.id_info.id_number, "12345678901");
+        assert_eq!(v.id_info.gender.as_deref(), Some("M"));
+        assert_eq!(v.expected_result_code, None);
+        assert!(row.job_id_derived);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let ok = ["NG", "BVN", "12345678901", "Ada", "Obi", "F", "u1", "1020"];
+        assert_eq!(invalid_field(&validate(&ok)), None);
+        for (i, value, field) in [
+            (0, "XX", "country"),
+            (1, "DRIVERS_LICENSE", "id_type"),
+            (2, "123", "id_number"),
+            (3, "", "first_name"),
+            (5, "X", "gender"),
+            (6, " ", "user_id"),
+            (7, "102", "expected_result_code"),
+            (7, "10a0", "expected_result_code"),
+        ] {
+            let mut cells = ok;
+            cells[i] = value;
+            assert_eq!(invalid_field(&validate(&cells)), Some(field), "{value:?}");
+        }
     }
 }
