@@ -275,3 +275,70 @@ async fn a_database_that_cannot_be_written_is_a_clear_fatal_error() {
         "nothing is sent without a checkpoint"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_run_resumably() {
+    let b = batch::setup(300, 68, Faults::default(), None).await;
+    // Staged, then stopped before anything was sent (wrong key): the database holds the
+    // rows and little else.
+    std::fs::write(&b.key_file, "wrong").unwrap();
+    assert_eq!(runner_stop(&b).await, 1);
+    let pages: i64 = rusqlite::Connection::open(&b.db)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let resume = |cap: Option<i64>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smile-recon"));
+        cmd.args(["resume", "--db", b.db.to_str().unwrap()])
+            .args(["--base-url", &b.sandbox.base_url(), "--rate", "0"])
+            .env("SMILE_API_KEY", common::KEY)
+            .env("SMILE_PARTNER_ID", common::PARTNER);
+        if let Some(cap) = cap {
+            // room for a few results only: SQLite answers SQLITE_FULL, as on a full disk
+            cmd.env(smile_recon::store::MAX_PAGES_ENV, (cap).to_string());
+        }
+        cmd.output().unwrap()
+    };
+    let full = resume(Some(pages + 8));
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("full"), "says why: {stderr}");
+    let store = Store::open_read_only(&b.db).unwrap();
+    let run = store.latest_run(false).unwrap().unwrap();
+    assert_ne!(run.status, RunStatus::Finished);
+    drop(store);
+    // With room again, the run finishes: nothing lost, nothing accepted twice.
+    let out = resume(None);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    batch::assert_matches_manifest(&b, run.id);
+    assert!(
+        b.sandbox
+            .stats()
+            .accepted_by_job_id
+            .values()
+            .all(|n| *n <= 1)
+    );
+}
+
+/// A sync submit run with the batch's key file (the tests write a wrong key into it).
+async fn runner_stop(b: &Batch) -> i32 {
+    let out = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(["submit", "--manifest", b.manifest.to_str().unwrap()])
+        .args(["--endpoint", "verify", "--db", b.db.to_str().unwrap()])
+        .args([
+            "--base-url",
+            &b.sandbox.base_url(),
+            "--partner-id",
+            common::PARTNER,
+        ])
+        .args(["--api-key-file", b.key_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}

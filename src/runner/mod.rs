@@ -186,6 +186,13 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
 
     // Everything that can be wrong with the configuration is found before the run exists.
     let mut layer = plan.layer.clone();
+    // The key's precedence: --api-key-file > SMILE_API_KEY > the spec's or the stored
+    // api_key_file. A key in the environment beats a file named by a lower layer.
+    if request.flags.api_key_file.is_none()
+        && std::env::var_os(crate::cli::settings::API_KEY_ENV).is_some()
+    {
+        layer.api_key_file = None;
+    }
     if plan.mode == RunMode::Poll {
         layer.endpoint = None;
     } else if layer.endpoint.is_none() {

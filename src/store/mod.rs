@@ -158,8 +158,21 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .map_err(|e| sqlite(path, e))?;
     conn.pragma_update(None, "cache_size", -8192)
         .map_err(|e| sqlite(path, e))?;
+    // A size cap for the checkpoint database, to rehearse a full disk (SQLite then answers
+    // SQLITE_FULL, as it does when the disk fills): `SMILE_RECON_DB_MAX_PAGES=N` (4 KiB
+    // pages). Unset in normal use.
+    if let Some(pages) = std::env::var(MAX_PAGES_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        conn.pragma_update(None, "max_page_count", pages)
+            .map_err(|e| sqlite(path, e))?;
+    }
     Ok(())
 }
+
+/// See [`configure`]: caps the database at this many pages.
+pub const MAX_PAGES_ENV: &str = "SMILE_RECON_DB_MAX_PAGES";
 
 fn sqlite(path: &Path, e: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
