@@ -114,13 +114,13 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO jobs (run_id, line, user_id, job_id, job_id_derived, country, \
                      id_type, input_json, state, last_error, expected_result_code, \
-                     expected_status, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     expected_status, updated_at, staged_invalid) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(err)?;
             let mut first_use = tx
                 .prepare_cached(
-                    "SELECT line FROM jobs WHERE run_id = ?1 AND job_id = ?2 AND state <> 'invalid'",
+                    "SELECT line FROM jobs WHERE run_id = ?1 AND job_id = ?2 AND staged_invalid = 0",
                 )
                 .map_err(err)?;
             for row in rows {
@@ -140,7 +140,8 @@ impl Store {
                         error,
                         row.expected_result_code,
                         row.expected_status,
-                        now
+                        now,
+                        state == JobState::Invalid
                     ]);
                     match result {
                         Ok(_) => break,
@@ -275,7 +276,7 @@ impl Store {
         self.conn
             .prepare_cached(
                 "SELECT id, user_id, state FROM jobs WHERE run_id = ?1 AND job_id = ?2 \
-                 AND state <> 'invalid'",
+                 AND staged_invalid = 0",
             )
             .and_then(|mut s| {
                 s.query_row(params![run_id, job_id], |r| {

@@ -27,7 +27,10 @@ pub use state::JobState;
 pub use write::{EventRecord, JobUpdate, ResultFields, WriteOp};
 
 /// The schema, applied in order at open. Never edit a released migration: add one.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/001_initial.sql"),
+    include_str!("../../migrations/002_job_id_index_without_state.sql"),
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -193,6 +196,43 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_jobs_and_their_validity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::new(vec![M::up(MIGRATIONS[0])])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, \
+                 status, created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', \
+                 'ready', 0, 0);
+                 INSERT INTO jobs (run_id, line, user_id, job_id, input_json, state, updated_at) \
+                 VALUES (1, 2, 'u', 'j1', '{}', 'done', 0), (1, 3, 'u', 'j1', '{}', 'invalid', 0);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let flags: Vec<(i64, bool)> = store
+            .conn
+            .prepare("SELECT line, staged_invalid FROM jobs ORDER BY line")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(flags, vec![(2, false), (3, true)]);
+        // the unique index still refuses a second valid j1
+        let clash = store.conn.execute(
+            "INSERT INTO jobs (run_id, line, user_id, job_id, input_json, state, updated_at) \
+             VALUES (1, 4, 'u', 'j1', '{}', 'queued', 0)",
+            [],
+        );
+        assert!(clash.is_err());
     }
 
     #[test]

@@ -127,8 +127,8 @@ impl Store {
                 "SELECT a.user_id, a.job_id, a.line, b.job_id, b.state, b.result_code, \
                  b.result_text, a.state, a.result_code, a.result_text \
                  FROM jobs a JOIN jobs b ON b.run_id = ?2 AND b.job_id = a.job_id \
-                 AND b.user_id = a.user_id AND b.state <> 'invalid' \
-                 WHERE a.run_id = ?1 AND a.job_id_derived = 0 AND a.state <> 'invalid' \
+                 AND b.user_id = a.user_id AND b.staged_invalid = 0 \
+                 WHERE a.run_id = ?1 AND a.job_id_derived = 0 AND a.staged_invalid = 0 \
                  UNION ALL \
                  SELECT a.user_id, a.job_id, a.line, b.job_id, b.state, b.result_code, \
                  b.result_text, a.state, a.result_code, a.result_text \
