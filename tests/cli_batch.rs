@@ -260,3 +260,65 @@ async fn the_bad_manifest_corpus_exits_as_documented() {
     );
     assert_eq!(states[2].1, "done");
 }
+
+/// SIGTERM: dispatching stops, in-flight requests finish within the grace, the state is
+/// flushed, exit 130; `resume` then finishes the run with nothing sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_with_130_and_the_run_resumes() {
+    let faults = Faults {
+        latency: std::time::Duration::from_millis(100),
+        ..Faults::default()
+    };
+    let b = batch::setup(200, 44, faults, None).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(["submit", "--manifest", b.manifest.to_str().unwrap()])
+        .args(["--endpoint", "verify", "--db", b.db.to_str().unwrap()])
+        .args(["--base-url", &b.sandbox.base_url(), "--rate", "20"])
+        .env("SMILE_API_KEY", common::KEY)
+        .env("SMILE_PARTNER_ID", common::PARTNER)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.code(), Some(130), "{}", out.1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(12),
+        "bounded wait"
+    );
+    assert!(out.1.contains("resume"), "says how to continue: {}", out.1);
+    let store = smile_recon::store::Store::open_read_only(&b.db).unwrap();
+    let run = store.latest_run(false).unwrap().unwrap();
+    assert_eq!(run.status, smile_recon::store::RunStatus::Interrupted);
+    let executions = store.executions(run.id).unwrap();
+    assert_eq!(executions[0].outcome.as_deref(), Some("interrupted"));
+    drop(store);
+    let resumed = smile_recon(
+        &["resume", "--db", b.db.to_str().unwrap(), "--rate", "0"],
+        common::KEY,
+        b.dir.path(),
+    );
+    assert_eq!(resumed.status.code(), Some(3), "{}", text(&resumed));
+    batch::assert_matches_manifest(&b, run.id);
+    assert!(
+        b.sandbox
+            .stats()
+            .accepted_by_job_id
+            .values()
+            .all(|n| *n <= 1)
+    );
+}

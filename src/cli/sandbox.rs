@@ -106,6 +106,7 @@ async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
     let running = sandbox::start(config, args.listen)
         .await
         .map_err(|e| Failure::fatal(e.to_string()))?;
+    let stop = StopSignals::install();
     {
         // The address first and alone on stdout, so a script started with port 0 can
         // read where to connect.
@@ -124,7 +125,7 @@ async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
         eprintln!("no {API_KEY_ENV} set: clients must sign with this demo key:");
         eprintln!("  export {API_KEY_ENV}={key}");
     }
-    wait_for_stop().await;
+    stop.wait().await;
     eprintln!("smile-recon sandbox: stopping");
     let stats = running.stats();
     running.shutdown().await;
@@ -138,26 +139,36 @@ async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
     Ok(Outcome::Success)
 }
 
-/// Ctrl-C, or SIGTERM (what `kill` and CI send).
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
+/// Ctrl-C, or SIGTERM (what `kill` and CI send). Installed before the address is
+/// printed: a script that reads the address and at once sends SIGTERM must find the
+/// handler in place (without it, the default action kills the process uncleanly).
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.term) => {}
+            _ = next(&mut self.interrupt) => {}
+        }
     }
 }
 

@@ -2,26 +2,34 @@
 //! requests within its grace; a second one ends the process at once (everything committed
 //! so far is safe in the WAL, and resume checks in-flight jobs before resending).
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::exit::Outcome;
 
-/// Starts listening; the receiver turns `true` on the first signal.
+async fn next(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Starts listening; the receiver turns `true` on the first signal. The handlers are in
+/// place when this returns (a signal right after start is not lost to the default action).
 pub fn listen() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    if term.is_none() || interrupt.is_none() {
+        tracing::warn!("cannot listen for SIGTERM or SIGINT; they will stop the run at once");
+    }
     tokio::spawn(async move {
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
         for n in 0.. {
             tokio::select! {
-                r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                _ = term.recv() => {}
+                _ = next(&mut term) => {}
+                _ = next(&mut interrupt) => {}
             }
             if n == 0 {
                 eprintln!(
