@@ -145,3 +145,35 @@ async fn the_database_is_private_and_holds_no_key() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_run_keeps_its_endpoint() {
+    let b = batch::setup(20, 26, Faults::default(), None).await;
+    std::fs::write(&b.key_file, "wrong").unwrap();
+    let stopped =
+        runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+            .await
+            .unwrap_err();
+    assert_eq!(stopped.outcome, Outcome::Fatal);
+    std::fs::write(&b.key_file, common::KEY).unwrap();
+    // The same manifest again with another endpoint: refused, nothing sent.
+    let before = b.sandbox.stats().total_requests;
+    let refused =
+        runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::VerifyAsync)))
+            .await
+            .unwrap_err();
+    assert_eq!(refused.outcome, Outcome::Usage);
+    assert!(
+        refused.message.contains("--endpoint verify"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(b.sandbox.stats().total_requests, before);
+    // Without an endpoint it continues with its own.
+    let flags = Layer {
+        endpoint: None,
+        ..b.flags()
+    };
+    let finished = b.run(b.request(RunMode::Submit, flags)).await;
+    batch::assert_matches_manifest(&b, finished.run_id);
+}

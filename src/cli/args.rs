@@ -138,9 +138,9 @@ pub struct ManifestArgs {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
-    /// Which endpoint to submit to.
-    #[arg(long, value_enum, default_value_t = SubmitEndpoint::VerifyAsync)]
-    pub endpoint: SubmitEndpoint,
+    /// Which endpoint to submit to [default: verify-async; a resumed run keeps its own].
+    #[arg(long, value_enum)]
+    pub endpoint: Option<SubmitEndpoint>,
     /// The public URL Smile ID posts results to (async endpoints).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,

@@ -45,7 +45,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
 
 pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
     let flags = Layer {
-        endpoint: Some(args.endpoint),
+        endpoint: args.endpoint,
         callback_url: args.callback_url,
         callback_listen: args.callback_listen,
         callback_grace: args.callback_grace,

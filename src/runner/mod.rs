@@ -218,6 +218,16 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
                     report: plan.report,
                 });
             }
+            if let (Some(started), Some(now)) = (run.endpoint.as_deref(), layer.endpoint)
+                && started != now.as_str()
+            {
+                return Err(Failure::usage(format!(
+                    "run {} was started with --endpoint {started}; it cannot continue with \
+                     --endpoint {} (resume it without --endpoint)",
+                    run.id,
+                    now.as_str()
+                )));
+            }
             if run.manifest_sha256 != fingerprint {
                 return Err(Failure::fatal(format!(
                     "{} has changed since run {} started (SHA-256 {} then, {} now); a run \
