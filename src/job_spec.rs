@@ -117,7 +117,7 @@ impl JobSpec {
         let dir = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = dir.join(&*p);
+                *p = join_lexically(dir, p);
             }
         };
         rebase(&mut spec.manifest.path);
@@ -136,9 +136,52 @@ impl JobSpec {
     }
 }
 
+/// `dir/p` with `..` resolved against the components before it, without touching the file
+/// system (so `jobs/../reports` prints as `reports`). A `..` that would climb above a
+/// relative start is kept.
+fn join_lexically(dir: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in dir.join(p).components() {
+        match c {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_paths_join_without_dot_dot() {
+        assert_eq!(
+            join_lexically(Path::new("jobs"), Path::new("../reports/x")),
+            PathBuf::from("reports/x")
+        );
+        assert_eq!(
+            join_lexically(Path::new("jobs"), Path::new("samples/a.csv")),
+            PathBuf::from("jobs/samples/a.csv")
+        );
+        assert_eq!(
+            join_lexically(Path::new(""), Path::new("../up.csv")),
+            PathBuf::from("../up.csv")
+        );
+        assert_eq!(
+            join_lexically(Path::new("a"), Path::new("..")),
+            PathBuf::from(".")
+        );
+    }
 
     #[test]
     fn a_full_spec_parses_and_paths_are_rebased() {

@@ -52,16 +52,16 @@ pub struct ApiArgs {
     /// Read the API key from this file instead of the SMILE_API_KEY variable.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
-    /// Which Smile ID host to use.
+    /// Which Smile ID host to use [default: sandbox].
     #[arg(long, value_enum)]
     pub env: Option<Environment>,
     /// Send requests here instead (scheme and host, no /v1), e.g. a local sandbox.
     #[arg(long, value_name = "URL", conflicts_with = "env")]
     pub base_url: Option<String>,
-    /// Seconds to wait for a whole request, body included.
+    /// Seconds to wait for a whole request, body included [default: 30].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
-    /// Seconds to wait for a connection.
+    /// Seconds to wait for a connection [default: 10].
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<f64>,
 }
@@ -69,16 +69,16 @@ pub struct ApiArgs {
 /// How hard to push the API.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
-    /// Requests per second, across all workers.
+    /// Requests per second, across all workers; 0 for no limit [default: 10].
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Requests allowed at once above the steady rate.
+    /// Requests allowed at once above the steady rate [default: 5].
     #[arg(long, value_name = "N")]
     pub burst: Option<u32>,
-    /// Requests in flight at once.
+    /// Requests in flight at once [default: 16].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Attempts per job for retryable failures before it gives up.
+    /// Attempts per job for retryable failures before it gives up [default: 5].
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
 }
@@ -147,7 +147,7 @@ pub struct SubmitArgs {
     /// Run the built-in callback receiver on this address (async endpoints).
     #[arg(long, value_name = "ADDR")]
     pub callback_listen: Option<SocketAddr>,
-    /// Seconds to wait for a callback before polling job_status instead.
+    /// Seconds to wait for a callback before polling job_status instead [default: 30].
     #[arg(long, value_name = "SECS")]
     pub callback_grace: Option<f64>,
     #[command(flatten)]
@@ -169,7 +169,7 @@ pub struct PollArgs {
     /// Give up polling jobs still pending after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<f64>,
-    /// Seconds before the first re-poll of a pending job (doubling, up to 60 s).
+    /// Seconds before the first re-poll of a pending job, doubling up to 60 s [default: 2].
     #[arg(long, value_name = "SECS")]
     pub poll_interval: Option<f64>,
     #[command(flatten)]
@@ -389,4 +389,50 @@ pub struct DemoArgs {
     /// Requests per second (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 400.0)]
     pub rate: f64,
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::runner::config;
+
+    /// The defaults the help text states are the ones the runner applies (the flags are
+    /// options, so that a job spec or a stored run can fill them; clap cannot show them).
+    #[test]
+    fn stated_defaults_match_the_runner() {
+        let cli = Cli::command();
+        let submit = cli.find_subcommand("submit").unwrap();
+        let help = |id: &str| {
+            submit
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        assert!(help("rate").contains(&format!("[default: {}]", config::DEFAULT_RATE)));
+        assert!(help("burst").contains(&format!("[default: {}]", config::DEFAULT_BURST)));
+        assert!(
+            help("concurrency").contains(&format!("[default: {}]", config::DEFAULT_CONCURRENCY))
+        );
+        assert!(
+            help("max_attempts").contains(&format!("[default: {}]", config::DEFAULT_MAX_ATTEMPTS))
+        );
+        assert!(
+            help("callback_grace")
+                .contains(&format!("[default: {}]", config::DEFAULT_CALLBACK_GRACE))
+        );
+        let timeout = crate::cli::settings::DEFAULT_TIMEOUT.as_secs();
+        assert!(help("timeout").contains(&format!("[default: {timeout}]")));
+        let poll = cli.find_subcommand("poll").unwrap();
+        let interval = poll
+            .get_arguments()
+            .find(|a| a.get_id() == "poll_interval")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(interval.contains(&format!("[default: {}]", config::DEFAULT_POLL_INTERVAL)));
+    }
 }
