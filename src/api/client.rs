@@ -231,8 +231,9 @@ impl SmileClient {
         body.image_links = image_links;
         let url = self.url(Endpoint::JobStatus);
         let (status, bytes) = self.post(&url, &body).await?;
-        let answer: JobStatusResponse = parse(&url, status, &bytes)?;
+        let mut answer: JobStatusResponse = parse(&url, status, &bytes)?;
         self.confirm(&url, &answer)?;
+        answer.raw = String::from_utf8(bytes).ok();
         Ok(answer)
     }
 

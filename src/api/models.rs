@@ -244,6 +244,10 @@ pub struct JobStatusResponse {
     pub image_links: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The answer's body exactly as received (set by the client): what the store keeps as
+    /// the result JSON, so it is the server's own bytes and is not serialised again.
+    #[serde(skip)]
+    pub raw: Option<String>,
 }
 
 impl JobStatusResponse {

@@ -141,7 +141,10 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
             error: None,
         };
     }
-    let json = serde_json::to_string(answer).unwrap_or_default();
+    let json = match &answer.raw {
+        Some(raw) => raw.clone(),
+        None => serde_json::to_string(answer).unwrap_or_default(),
+    };
     match answer.result.as_ref().and_then(|r| r.as_object()) {
         Some(result) => from_result(result, answer.job_success, "job_status", json, refused),
         // "Complete" without a result object: nothing to record as final; asked again

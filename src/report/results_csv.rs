@@ -78,7 +78,11 @@ fn actions(job: &JobRecord) -> [String; 7] {
         .result_json
         .as_deref()
         .and_then(|j| serde_json::from_str(j).ok());
-    let actions = parsed.as_ref().and_then(|v| v.get("Actions"));
+    // A sync answer or a callback is the result itself; a job_status answer holds it
+    // under `result`.
+    let actions = parsed
+        .as_ref()
+        .and_then(|v| v.get("Actions").or_else(|| v.get("result")?.get("Actions")));
     ACTIONS.map(|name| {
         actions
             .and_then(|a| a.get(name))
@@ -284,5 +288,20 @@ mod tests {
         assert!(lines[0].contains("****3959") && !lines[0].contains("G4583959"));
         assert!(lines[1].contains("G4583959"));
         assert!(lines[0].contains("Exact Match"));
+    }
+
+    #[test]
+    fn actions_are_read_from_a_job_status_answer_too() {
+        let mut j = job();
+        j.result_json = Some(
+            r#"{"job_complete":true,"result":{"ResultCode":"1021","Actions":{"DOB":"Partial Match"}}}"#
+                .into(),
+        );
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        write_result(&mut w, &j, false).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert!(text.contains("Partial Match"), "{text}");
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
+use super::state::ACTIVE_SQL;
 use super::{JobState, Store, StoreError, now_ms};
 
 /// A manifest row, ready to stage.
@@ -200,12 +201,12 @@ impl Store {
     ) -> Result<Vec<DueJob>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
                  first_request_at FROM jobs \
-                 WHERE run_id = ?1 AND state IN ('queued', 'in_flight', 'awaiting') \
-                 AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4",
-            )
+                 WHERE run_id = ?1 AND {ACTIVE_SQL} \
+                 AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4"
+            ))
             .map_err(|e| self.err(e))?;
         stmt.query_map(params![run_id, after, now, limit as i64], |r| {
             Ok(DueJob {
@@ -228,8 +229,9 @@ impl Store {
     pub fn next_due_at(&self, run_id: i64) -> Result<Option<i64>, StoreError> {
         self.conn
             .query_row(
-                "SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ?1 \
-                 AND state IN ('queued', 'in_flight', 'awaiting')",
+                &format!(
+                    "SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ?1 AND {ACTIVE_SQL}"
+                ),
                 [run_id],
                 |r| r.get(0),
             )

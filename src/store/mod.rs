@@ -30,6 +30,7 @@ pub use write::{EventRecord, JobUpdate, ResultFields, WriteOp};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_job_id_index_without_state.sql"),
+    include_str!("../../migrations/003_active_index_without_in.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -196,6 +197,25 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn paging_through_active_jobs_uses_the_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plan.db")).unwrap();
+        let plan: String = store
+            .conn
+            .query_row(
+                &format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE run_id = 1 AND \
+                     {} AND id > 0 AND next_attempt_at <= 5 ORDER BY id LIMIT 10",
+                    state::ACTIVE_SQL
+                ),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("jobs_active"), "{plan}");
     }
 
     #[test]

@@ -72,8 +72,13 @@ impl std::fmt::Display for JobState {
     }
 }
 
-/// The SQL list of final states, kept beside the enum so the two cannot drift.
-pub const FINAL_STATES_SQL: &str = "('done', 'failed', 'gave_up', 'invalid')";
+/// The SQL test for a job that still needs work (not final), kept beside the enum so the
+/// two cannot drift. Written as ORed equalities, not `state IN (...)`: SQLite evaluates a
+/// constant IN list of three or more through a temporary b-tree, created and dropped on
+/// every execution, which cost about a fifth of the runner's CPU (callgrind). The partial
+/// index `jobs_active` (migration 003) has exactly this predicate, so that queries using
+/// it can use the index.
+pub const ACTIVE_SQL: &str = "(state = 'queued' OR state = 'in_flight' OR state = 'awaiting')";
 
 #[cfg(test)]
 mod tests {
@@ -88,13 +93,19 @@ mod tests {
     }
 
     #[test]
-    fn final_states_sql_lists_exactly_the_final_states() {
+    fn active_sql_names_exactly_the_states_that_are_not_final() {
         for s in JobState::ALL {
             assert_eq!(
-                FINAL_STATES_SQL.contains(&format!("'{}'", s.as_str())),
-                s.is_final(),
+                ACTIVE_SQL.contains(&format!("'{}'", s.as_str())),
+                !s.is_final(),
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn the_active_index_uses_the_same_predicate() {
+        let migration = include_str!("../../migrations/003_active_index_without_in.sql");
+        assert!(migration.contains(ACTIVE_SQL), "{migration}");
     }
 }

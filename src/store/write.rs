@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::state::FINAL_STATES_SQL;
+use super::state::ACTIVE_SQL;
 use super::{JobState, Store, StoreError};
 
 /// A job's final result as stored.
@@ -90,7 +90,7 @@ impl Store {
                     "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
                      last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
                      first_request_at = COALESCE(first_request_at, ?9) \
-                     WHERE id = ?1 AND state NOT IN {FINAL_STATES_SQL}"
+                     WHERE id = ?1 AND {ACTIVE_SQL}"
                 ))
                 .map_err(err)?;
             // The same update with the result, in one statement: the row (result JSON
@@ -103,7 +103,7 @@ impl Store {
                      result_code = ?10, result_text = ?11, job_success = ?12, category = ?13, \
                      smile_job_id = ?14, result_source = ?15, result_json = ?16, \
                      signature_confirmed = ?17, completed_at = ?9 \
-                     WHERE id = ?1 AND state NOT IN {FINAL_STATES_SQL}"
+                     WHERE id = ?1 AND {ACTIVE_SQL}"
                 ))
                 .map_err(err)?;
             let mut event = tx
@@ -157,8 +157,10 @@ impl Store {
                     WriteOp::GiveUpRemaining { run_id, reason, at } => {
                         let changed = tx
                             .execute(
-                                "UPDATE jobs SET state = 'gave_up', last_error = ?2, updated_at = ?3 \
-                                 WHERE run_id = ?1 AND state IN ('queued', 'in_flight', 'awaiting')",
+                                &format!(
+                                    "UPDATE jobs SET state = 'gave_up', last_error = ?2, \
+                                     updated_at = ?3 WHERE run_id = ?1 AND {ACTIVE_SQL}"
+                                ),
                                 params![run_id, reason, at],
                             )
                             .map_err(err)?;
