@@ -252,6 +252,37 @@ async fn planted_disagreements_are_each_reported_once_with_exit_4() {
         Some(found.len() as u64)
     );
     assert_valid_against_schema(&summary);
+    // The lean pass behind a run's exit code agrees with the reports.
+    let store = Store::open_read_only(&b.db).unwrap();
+    let lean = report::reconciliation(&store, finished.run_id).unwrap();
+    assert_eq!(lean.discrepancies, found.len() as u64);
+    assert_eq!(
+        Some(lean.checked),
+        summary["reconciliation"]["checked"].as_u64()
+    );
+    drop(store);
+    // And a `poll` run of the same manifest exits 4 by itself, naming the count.
+    let again = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(["poll", "--manifest", b.manifest.to_str().unwrap()])
+        .args(["--db", b.dir.path().join("again.db").to_str().unwrap()])
+        .args([
+            "--base-url",
+            &b.sandbox.base_url(),
+            "--rate",
+            "0",
+            "--quiet",
+        ])
+        .args(["--poll-interval", "0.2"])
+        .env("SMILE_API_KEY", common::KEY)
+        .env("SMILE_PARTNER_ID", common::PARTNER)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert_eq!(again.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!("reconciliation: {} of", found.len())),
+        "{said}"
+    );
 
     let none = smile_recon(&[
         "report",

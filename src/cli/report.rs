@@ -135,9 +135,10 @@ pub fn after_run(
                     args.fail_on,
                 ));
             }
-            report::build(&store, finished.run_id, None, None)
-                .map_err(fatal)?
-                .0
+            Summary {
+                reconciliation: report::reconciliation(&store, finished.run_id).map_err(fatal)?,
+                ..Summary::default()
+            }
         }
     };
     if summary.reconciliation.discrepancies > 0 && args.report_dir.is_none() && spec.is_none() {

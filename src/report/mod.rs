@@ -332,6 +332,21 @@ pub fn build(
     Ok((summary, files))
 }
 
+/// Reconciliation figures alone (for the exit code after a run), from a lean pass over the
+/// jobs that carry an expectation; the same rules as the reports.
+pub fn reconciliation(store: &Store, run_id: i64) -> Result<summary::Reconciliation, ReportError> {
+    let mut r = summary::Reconciliation::default();
+    store.for_each_expectation(run_id, |job| {
+        r.checked += 1;
+        if let Some(kind) = reconcile::check(&job) {
+            r.discrepancies += 1;
+            *r.by_kind.entry(kind.as_str().to_owned()).or_default() += 1;
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
 pub const DRIFT_HEADER: [&str; 11] = [
     "user_id",
     "job_id",
