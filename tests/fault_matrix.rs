@@ -58,18 +58,6 @@ fn command(b: &Batch, first: bool, endpoint: Option<SubmitEndpoint>) -> Command 
     cmd
 }
 
-fn kill_points(seed: u64) -> Vec<u64> {
-    let mut x = seed;
-    (0..KILLS)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            60 + (x >> 33) % 500
-        })
-        .collect()
-}
-
 struct Figures {
     kills: usize,
     executions: usize,
@@ -79,7 +67,10 @@ async fn scenario(endpoint: Option<SubmitEndpoint>, seed: u64) -> Figures {
     let poll = endpoint.is_none().then_some(Duration::from_millis(1500));
     let b = batch::setup(ROWS, seed, faults(), poll).await;
     let mut kills = 0;
-    for (i, after) in kill_points(seed).into_iter().enumerate() {
+    for (i, after) in common::kill_points(seed, KILLS, 60, 500)
+        .into_iter()
+        .enumerate()
+    {
         let mut child: Child = command(&b, i == 0, endpoint).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(after)).await;
         if child.try_wait().unwrap().is_none() {

@@ -37,19 +37,6 @@ fn spawn(b: &Batch, command: &str) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// Deterministic kill points (ms after start), spread over staging and the run.
-fn kill_points(seed: u64, n: usize) -> Vec<u64> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            150 + (x >> 33) % 900
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_runs_resume_with_nothing_lost_and_nothing_sent_twice() {
     let faults = Faults {
@@ -62,7 +49,7 @@ async fn killed_runs_resume_with_nothing_lost_and_nothing_sent_twice() {
     };
     let b = batch::setup(ROWS, 31, faults, None).await;
     let mut kills = 0;
-    for (i, after) in kill_points(31, 6).into_iter().enumerate() {
+    for (i, after) in common::kill_points(31, 6, 150, 900).into_iter().enumerate() {
         let mut child = spawn(&b, if i == 0 { "submit" } else { "resume" });
         tokio::time::sleep(Duration::from_millis(after)).await;
         if child.try_wait().unwrap().is_none() {

@@ -18,6 +18,25 @@ fn progress(output: &OutputArgs) -> ProgressMode {
     mode
 }
 
+/// A run request from the command line (no job spec report, the key from the environment).
+fn request(
+    command: impl Into<String>,
+    target: Target,
+    flags: Layer,
+    db: std::path::PathBuf,
+    output: &OutputArgs,
+) -> Request {
+    Request {
+        command: command.into(),
+        target,
+        flags,
+        db,
+        progress: progress(output),
+        report: None,
+        api_key: None,
+    }
+}
+
 async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, Failure> {
     let db = request.db.clone();
     let finished = runner::execute(request).await?;
@@ -29,15 +48,13 @@ async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, F
 
 pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
     execute(
-        Request {
-            command: format!("run {}", args.spec.display()),
-            target: Target::Spec(args.spec),
-            flags: Layer::from_flags(&args.api, &args.limits),
-            db: args.store.db,
-            progress: progress(&args.output),
-            report: None,
-            api_key: None,
-        },
+        request(
+            format!("run {}", args.spec.display()),
+            Target::Spec(args.spec),
+            Layer::from_flags(&args.api, &args.limits),
+            args.store.db,
+            &args.output,
+        ),
         &args.report,
     )
     .await
@@ -52,18 +69,16 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
         ..Layer::from_flags(&args.api, &args.limits)
     };
     execute(
-        Request {
-            command: "submit".into(),
-            target: Target::Manifest {
+        request(
+            "submit",
+            Target::Manifest {
                 mode: RunMode::Submit,
                 source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
             },
             flags,
-            db: args.store.db,
-            progress: progress(&args.output),
-            report: None,
-            api_key: None,
-        },
+            args.store.db,
+            &args.output,
+        ),
         &args.report,
     )
     .await
@@ -76,18 +91,16 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
         ..Layer::from_flags(&args.api, &args.limits)
     };
     execute(
-        Request {
-            command: "poll".into(),
-            target: Target::Manifest {
+        request(
+            "poll",
+            Target::Manifest {
                 mode: RunMode::Poll,
                 source: ManifestSource::from_args(args.manifest.manifest, args.manifest.query),
             },
             flags,
-            db: args.store.db,
-            progress: progress(&args.output),
-            report: None,
-            api_key: None,
-        },
+            args.store.db,
+            &args.output,
+        ),
         &args.report,
     )
     .await
@@ -95,15 +108,13 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
 
 pub async fn resume(args: ResumeArgs) -> Result<Outcome, Failure> {
     execute(
-        Request {
-            command: "resume".into(),
-            target: Target::Resume(args.run),
-            flags: Layer::from_flags(&args.api, &args.limits),
-            db: args.store.db,
-            progress: progress(&args.output),
-            report: None,
-            api_key: None,
-        },
+        request(
+            "resume",
+            Target::Resume(args.run),
+            Layer::from_flags(&args.api, &args.limits),
+            args.store.db,
+            &args.output,
+        ),
         &RunReportArgs {
             report_dir: None,
             report_format: None,

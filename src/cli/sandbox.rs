@@ -157,17 +157,10 @@ impl StopSignals {
     }
 
     async fn wait(mut self) {
-        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        }
+        use crate::runner::signals::recv_or_never;
         tokio::select! {
-            _ = next(&mut self.term) => {}
-            _ = next(&mut self.interrupt) => {}
+            _ = recv_or_never(&mut self.term) => {}
+            _ = recv_or_never(&mut self.interrupt) => {}
         }
     }
 }

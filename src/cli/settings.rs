@@ -1,14 +1,12 @@
-//! Settings derived from the raw flags: credentials and the client configuration.
-//! Precedence is flag > environment > job spec > default; the job spec layer is added by
-//! the runner.
+//! Settings derived from the raw flags: the API key, credentials, durations. The client's
+//! whole configuration is layered (flag > environment > job spec > stored > default) in
+//! [`crate::runner::config::Layer`].
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::api::{ApiKey, ClientConfig, Credentials, Environment};
+use crate::api::{ApiKey, Credentials};
 use crate::exit::Failure;
-
-use super::args::ApiArgs;
 
 /// The environment variable that holds the API key. Read directly (not through clap) so
 /// that `--help` can never show its value.
@@ -52,36 +50,4 @@ pub fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
                 "{flag} must be a positive number of seconds, got {value}"
             ))
         })
-}
-
-/// The client configuration from the API flags alone (no job spec).
-pub fn client_config(api: &ApiArgs) -> Result<ClientConfig, Failure> {
-    let credentials = credentials(api.partner_id.as_deref(), api.api_key_file.as_deref())?;
-    let base_url = match &api.base_url {
-        Some(url) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(Failure::usage(format!(
-                    "--base-url must start with http:// or https://, got {url:?}"
-                )));
-            }
-            url.clone()
-        }
-        None => api
-            .env
-            .unwrap_or(Environment::Sandbox)
-            .base_url()
-            .to_owned(),
-    };
-    Ok(ClientConfig {
-        base_url,
-        connect_timeout: match api.connect_timeout {
-            Some(v) => seconds("--connect-timeout", v)?,
-            None => DEFAULT_CONNECT_TIMEOUT,
-        },
-        request_timeout: match api.timeout {
-            Some(v) => seconds("--timeout", v)?,
-            None => DEFAULT_TIMEOUT,
-        },
-        credentials,
-    })
 }

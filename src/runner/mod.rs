@@ -310,10 +310,12 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
 
     // The engine's connection is gone with its writer; the ending is recorded afresh.
     let store = Store::open(&request.db).map_err(fatal)?;
+    // One count of the run's jobs serves the exit code, the run's status and the summary
+    // (each is a scan of the run's rows).
+    let counts = store.counts_by_state(run.id).map_err(fatal)?;
     let (outcome, ending, message) = match &result {
         Ok(report) => match &report.stop {
             Stop::Drained | Stop::Deadline => {
-                let counts = store.counts_by_state(run.id).map_err(fatal)?;
                 let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
                     .iter()
                     .filter_map(|s| counts.get(s))
@@ -338,9 +340,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         },
         Err(e) => (Outcome::Fatal, format!("failed: {e}"), Some(e.to_string())),
     };
-    let active = store
-        .counts_by_state(run.id)
-        .map_err(fatal)?
+    let active = counts
         .iter()
         .filter(|(s, _)| !s.is_final())
         .map(|(_, n)| *n)
@@ -353,7 +353,8 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     store.set_run_status(run.id, status).map_err(fatal)?;
     store.end_execution(execution, &ending).map_err(fatal)?;
 
-    let summary = summary::Summary::load(&store, run.id, started.elapsed()).map_err(fatal)?;
+    let summary =
+        summary::Summary::with_counts(&store, run.id, counts, started.elapsed()).map_err(fatal)?;
     print!("{}", summary.render());
     if let Some(message) = message {
         return Err(Failure { outcome, message });

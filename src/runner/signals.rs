@@ -7,7 +7,8 @@ use tokio::sync::watch;
 
 use crate::exit::Outcome;
 
-async fn next(s: &mut Option<Signal>) {
+/// The next delivery of `s`; never, when the handler could not be installed.
+pub async fn recv_or_never(s: &mut Option<Signal>) {
     match s {
         Some(s) => {
             s.recv().await;
@@ -28,8 +29,8 @@ pub fn listen() -> watch::Receiver<bool> {
     tokio::spawn(async move {
         for n in 0.. {
             tokio::select! {
-                _ = next(&mut term) => {}
-                _ = next(&mut interrupt) => {}
+                _ = recv_or_never(&mut term) => {}
+                _ = recv_or_never(&mut interrupt) => {}
             }
             if n == 0 {
                 eprintln!(

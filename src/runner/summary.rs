@@ -16,14 +16,20 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn load(store: &Store, run_id: i64, elapsed: Duration) -> Result<Self, StoreError> {
+    /// The summary of a run whose job counts per state the caller has just read.
+    pub fn with_counts(
+        store: &Store,
+        run_id: i64,
+        states: BTreeMap<JobState, u64>,
+        elapsed: Duration,
+    ) -> Result<Self, StoreError> {
         let run = store.run(run_id)?.ok_or_else(|| StoreError::Corrupt {
             path: store.path().display().to_string(),
             reason: format!("run {run_id} is missing"),
         })?;
         Ok(Self {
             run,
-            states: store.counts_by_state(run_id)?,
+            states,
             categories: store.counts_by_category(run_id)?,
             elapsed,
         })

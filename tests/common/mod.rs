@@ -201,3 +201,17 @@ pub async fn wait_complete(
     }
 }
 pub mod batch;
+
+/// `n` deterministic moments (ms after a child starts) in `from..from + span`, for the
+/// kill -9 tests: a seeded LCG, so a failing run can be replayed.
+pub fn kill_points(seed: u64, n: usize, from: u64, span: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            from + (x >> 33) % span
+        })
+        .collect()
+}
