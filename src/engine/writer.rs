@@ -95,12 +95,14 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, Store
                 Err(_) => break,
             }
         }
-        if failure.is_some() {
+        if let Some(first) = &failure {
             // After a failed commit nothing more is written: the run stops and resumes
-            // from what was committed.
+            // from what was committed. Later senders learn the first failure's cause, so
+            // whichever error reaches the operator says why (a full disk, say).
+            let text = format!("an earlier commit failed: {first}");
             for (_, _, ack) in senders.drain(..) {
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err("an earlier commit failed".into()));
+                    let _ = ack.send(Err(text.clone()));
                 }
             }
             continue;
