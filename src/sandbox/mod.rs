@@ -8,6 +8,7 @@
 mod authority;
 mod callbacks;
 mod config;
+mod delay;
 mod faults;
 pub mod generate;
 mod id_limit;

@@ -108,11 +108,13 @@ async fn fallback(State(st): State<Shared>, req: Request) -> Response {
 /// a real deployment shows them (latency first, then a gateway's throttle, then a failing
 /// backend), and finally count the answer by endpoint and status.
 async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let arrived = std::time::Instant::now();
     let slot = stats::slot(req.uri().path());
     let count = st.stats.arrived(st.started.elapsed().as_secs() as u32);
     let latency = st.faults.latency();
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        // From the request's arrival, to the tenth of a millisecond (see `delay`).
+        st.delays.until(arrived + latency).await;
     }
     let response = if st.faults.throttled(count) {
         stats::StatsRecorder::bump(&st.stats.injected_throttles);

@@ -16,6 +16,7 @@ use super::SandboxError;
 use super::authority::{Authority, Outcome};
 use super::callbacks::CallbackSender;
 use super::config::SandboxConfig;
+use super::delay::Delays;
 use super::faults::FaultInjector;
 use super::id_limit::IdLimiter;
 use super::jobs::{Finished, JobStore, JobView};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub jobs: JobStore,
     pub limiter: IdLimiter,
     pub faults: FaultInjector,
+    /// Holds answers for the injected latency.
+    pub delays: Delays,
     pub stats: Arc<StatsRecorder>,
     pub callbacks: CallbackSender,
     pub callback_delay: Duration,
@@ -80,6 +83,7 @@ impl AppState {
             jobs: JobStore::new(),
             limiter: IdLimiter::new(config.id_limit, config.id_limit_window),
             faults: FaultInjector::new(config.faults, config.seed),
+            delays: Delays::default(),
             stats,
             callbacks,
             callback_delay: config.callback_delay,
