@@ -3,9 +3,11 @@
 //! Workers and the callback receiver send batches of [`WriteOp`]s; the writer thread
 //! takes whatever has queued up (up to [`MAX_BATCH_OPS`]), commits it in one transaction
 //! and acknowledges each sender. Under load the queue fills while a commit runs, so
-//! batches grow by themselves; when idle, a lone update commits at once.
+//! batches grow by themselves. A small batch of results waits [`LINGER`] for company
+//! before it commits; an intent to submit (a request waits on it) commits at once.
 
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -13,6 +15,17 @@ use crate::store::{Store, StoreError, WriteOp};
 
 /// Ops per transaction at most: bounds a commit's latency and memory.
 pub const MAX_BATCH_OPS: usize = 4096;
+
+/// How long a small batch without an intent waits for more before it commits. Each
+/// commit writes every page it touched to the WAL in full (4 KiB), and the tail pages of
+/// `events` and its indexes are touched by every commit: at 64 concurrent polls the
+/// batches held ~6 jobs and the writer wrote 7-8 KiB of WAL per job; with this linger,
+/// ~4 KiB (measured as the process's `wchar`, 100,000-job poll, BENCHMARKS.md). A worker's
+/// request slot is free before its commit, so the wait costs no request time.
+pub const LINGER: Duration = Duration::from_micros(500);
+
+/// A batch with at least this many ops commits without lingering.
+const LINGER_BELOW: usize = 256;
 
 /// Messages queued at most before senders wait (back-pressure on the workers).
 const QUEUE: usize = 16 * 1024;
@@ -89,11 +102,20 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, Store
             senders.push((start, batch.len(), m.ack));
         };
         push(first, &mut batch);
-        while batch.len() < MAX_BATCH_OPS {
-            match rx.try_recv() {
-                Ok(m) => push(m, &mut batch),
-                Err(_) => break,
+        let mut drain = |batch: &mut Vec<WriteOp>| {
+            while batch.len() < MAX_BATCH_OPS {
+                match rx.try_recv() {
+                    Ok(m) => push(m, batch),
+                    Err(_) => break,
+                }
             }
+        };
+        drain(&mut batch);
+        if batch.len() < LINGER_BELOW
+            && !batch.iter().any(|op| matches!(op, WriteOp::Intent { .. }))
+        {
+            std::thread::sleep(LINGER);
+            drain(&mut batch);
         }
         if let Some(first) = &failure {
             // After a failed commit nothing more is written: the run stops and resumes
