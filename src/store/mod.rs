@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_job_id_index_without_state.sql"),
     include_str!("../../migrations/003_active_index_without_in.sql"),
+    include_str!("../../migrations/004_drop_events_by_job.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
