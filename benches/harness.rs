@@ -354,15 +354,24 @@ async fn main() {
     let (m1m, j1m) = generate(&dir, &format!("poll{n1m}"), n1m, n100k);
 
     if wants("1") {
-        // (1) and (2): the fast sandbox.
+        // (1) and (2): the fast sandbox. Timings on the VM drift by up to 2x within
+        // minutes, so the runner and the bare loop alternate, three pairs, and the figure
+        // is the median pair (by ratio); every pair's ratio is printed.
         let fast = Sandbox::start(&dir, &j100k, &[]);
         let db = dir.join("p1.db");
-        let u1 = poll(&m100k, &db, &fast.url, 64, 0.0);
-        let (engine1, staging1, done1) = engine_seconds(&db);
-        assert_eq!(done1 as usize, n100k);
-        let jobs_s = n100k as f64 / engine1;
+        let mut pairs = Vec::new();
+        for _ in 0..3 {
+            let u1 = poll(&m100k, &db, &fast.url, 64, 0.0);
+            let (engine1, staging1, done1) = engine_seconds(&db);
+            assert_eq!(done1 as usize, n100k);
+            let (floor, floor_cpu) = bare_loop(&fast.url, &m100k, 64).await;
+            let jobs_s = n100k as f64 / engine1;
+            pairs.push((jobs_s / floor, jobs_s, u1, staging1, floor, floor_cpu));
+        }
+        let ratios: Vec<String> = pairs.iter().map(|p| format!("{:.3}", p.0)).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ratio, jobs_s, u1, staging1, floor, floor_cpu) = pairs[1];
         let cpu_per_1k = u1.cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
-        let (floor, floor_cpu) = bare_loop(&fast.url, &m100k, 64).await;
         let floor_cpu_per_1k = floor_cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
         row(
             "(1) poll jobs/s, c=64, no limit (engine)",
@@ -387,13 +396,17 @@ async fn main() {
             format!("{floor_cpu_per_1k:.1}"),
             "",
         );
-        row("(1)/(2)", format!("{:.3}", jobs_s / floor), ">= 0.80");
+        row(
+            "(1)/(2), median of three alternating pairs",
+            format!("{ratio:.3} ({})", ratios.join(", ")),
+            ">= 0.80",
+        );
         results.insert(
             "poll".into(),
             json!({"jobs": n100k, "jobs_per_s": jobs_s, "wall_s": u1.wall.as_secs_f64(),
                    "staging_s": staging1, "cpu_ms_per_1000": cpu_per_1k, "max_rss_mib": u1.max_rss_mib,
                    "floor_per_s": floor, "floor_cpu_ms_per_1000": floor_cpu_per_1k,
-                   "ratio": jobs_s / floor}),
+                   "ratio": ratio, "ratios": ratios}),
         );
         drop(fast);
     }
