@@ -290,7 +290,8 @@ pub struct SandboxArgs {
     /// Seconds each preloaded job stays pending after start.
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub preload_pending: f64,
-    /// Added to every API answer, in milliseconds.
+    /// Added to every API answer, in milliseconds, counted from the request's arrival and
+    /// kept to about 0.1 ms (a timer thread of its own, not tokio's millisecond wheel).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
     /// Each answer's latency varies by up to this many milliseconds either way.

@@ -19,8 +19,8 @@ pub const MAX_BATCH_OPS: usize = 4096;
 /// How long a small batch without an intent waits for more before it commits. Each
 /// commit writes every page it touched to the WAL in full (4 KiB), and the tail pages of
 /// `events` and its indexes are touched by every commit: at 64 concurrent polls the
-/// batches held ~6 jobs and the writer wrote 7-8 KiB of WAL per job; with this linger,
-/// ~4 KiB (measured as the process's `wchar`, 100,000-job poll, BENCHMARKS.md). A worker's
+/// batches held ~6 jobs and the process wrote 6.7-7.4 kB per job; with this linger,
+/// 3.9-4.2 kB (measured as the process's `wchar`, 100,000-job poll, BENCHMARKS.md). A worker's
 /// request slot is free before its commit, so the wait costs no request time.
 pub const LINGER: Duration = Duration::from_micros(500);
 
