@@ -4,7 +4,8 @@
 //! takes whatever has queued up (up to [`MAX_BATCH_OPS`]), commits it in one transaction
 //! and acknowledges each sender. Under load the queue fills while a commit runs, so
 //! batches grow by themselves. A small batch of results waits [`LINGER`] for company
-//! before it commits; an intent to submit (a request waits on it) commits at once.
+//! before it commits; a batch holding an intent to submit (a request waits on it) commits
+//! at once, and an intent that arrives during a linger waits at most [`LINGER`].
 
 use std::thread::JoinHandle;
 use std::time::Duration;

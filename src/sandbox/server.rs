@@ -114,7 +114,11 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let latency = st.faults.latency();
     if !latency.is_zero() {
         // From the request's arrival, to the tenth of a millisecond (see `delay`).
-        st.delays.until(arrived + latency).await;
+        match arrived.checked_add(latency) {
+            Some(deadline) => st.delays.until(deadline).await,
+            // Beyond what an Instant can hold: never answered in practice.
+            None => tokio::time::sleep(latency).await,
+        }
     }
     let response = if st.faults.throttled(count) {
         stats::StatsRecorder::bump(&st.stats.injected_throttles);
