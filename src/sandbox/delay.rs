@@ -16,16 +16,16 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-/// One pending wake-up; ordered by deadline, then by arrival.
+/// One pending wake-up, ordered by its deadline alone (which of two equal deadlines goes
+/// first does not matter).
 struct Pending {
     at: Instant,
-    seq: u64,
     wake: oneshot::Sender<()>,
 }
 
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.at == other.at
     }
 }
 impl Eq for Pending {}
@@ -36,7 +36,7 @@ impl PartialOrd for Pending {
 }
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+        self.at.cmp(&other.at)
     }
 }
 
@@ -95,7 +95,6 @@ fn precise_timer_slack() {}
 
 fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
-    let mut seq = 0u64;
     loop {
         let now = Instant::now();
         while heap.peek().is_some_and(|Reverse(p)| p.at <= now) {
@@ -109,10 +108,7 @@ fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok((at, wake)) => {
-                seq += 1;
-                heap.push(Reverse(Pending { at, seq, wake }));
-            }
+            Ok((at, wake)) => heap.push(Reverse(Pending { at, wake })),
             Err(RecvTimeoutError::Timeout) => {}
             // The sandbox is gone; dropping the heap wakes the rest (their `until` then
             // finishes on tokio's timer).
@@ -127,7 +123,7 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn wakes_in_deadline_order_and_never_early() {
+    async fn never_wakes_early_nor_much_late() {
         let delays = std::sync::Arc::new(Delays::default());
         let start = Instant::now();
         let mut tasks = Vec::new();
