@@ -288,7 +288,7 @@ async fn writer_alone(dir: &Path, jobs: usize) -> f64 {
         store.stage(run, chunk).unwrap();
     }
     let first_row = store.due_jobs(run, i64::MAX, 0, 1).unwrap()[0].row;
-    let (writer, thread) = smile_recon::engine::writer::Writer::spawn(store);
+    let (writer, _turns, thread) = smile_recon::engine::writer::Writer::spawn(store);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();

@@ -1,19 +1,22 @@
-//! The dispatcher owns the run's progress: it pages through the jobs that are due, hands
-//! each to a worker task, and knows which jobs are being worked so none is picked twice.
-//! It stops when no job needs work, at the deadline, on a signal, or when the breaker
-//! trips.
+//! The dispatcher owns the run's progress: it pages through the jobs that are due, queues
+//! them for the workers, and knows which jobs are being worked so none is picked twice. A
+//! job is being worked from the moment it is queued until the writer reports its turn
+//! committed (or a worker hands it back unworked). The dispatcher counts committed turns
+//! in the tally. It stops when no job needs work, at the deadline, on a signal, or when
+//! the breaker trips.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{DueJob, Store, StoreError, now_ms};
 
 use super::worker::{self, Ctx};
-use super::writer::WriteError;
+use super::writer::{Committed, Turns, WriteError};
 
 /// Why dispatching stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,13 +45,21 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 pub struct Dispatcher {
     ctx: Arc<Ctx>,
     reader: Store,
-    tasks: JoinSet<Result<(), WriteError>>,
-    /// The jobs being worked, by row, and which task works each.
+    shutdown: watch::Receiver<bool>,
+    /// Jobs for the workers; bounded by `capacity`, which `working` never exceeds.
+    queue: async_channel::Sender<DueJob>,
+    queue_out: async_channel::Receiver<DueJob>,
+    workers: JoinSet<Result<(), WriteError>>,
+    /// The writer's reports of committed turns.
+    turns: Turns,
+    /// Jobs the workers hand back unworked.
+    unworked: mpsc::UnboundedReceiver<i64>,
+    hand_back: mpsc::UnboundedSender<i64>,
+    /// The jobs being worked, by row.
     working: HashSet<i64>,
-    task_rows: HashMap<tokio::task::Id, i64>,
     cursor: i64,
     /// Jobs handed out at once at most: four times the request concurrency, so that a job's
-    /// commit overlaps the next job's request.
+    /// commit overlaps the next job's request and a worker finds its next job waiting.
     capacity: usize,
     /// Refill only once this many places are free: one query per batch of finished jobs,
     /// not one per job (the rest of the capacity keeps every request slot busy meanwhile).
@@ -57,54 +68,81 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(ctx: Arc<Ctx>, reader: Store) -> Self {
-        let capacity = ctx.config.concurrency.max(1) * 4;
-        Self {
+    /// Starts `--concurrency` workers (the limit on requests in flight).
+    pub fn new(
+        ctx: Arc<Ctx>,
+        reader: Store,
+        turns: Turns,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let concurrency = ctx.config.concurrency.max(1);
+        let capacity = concurrency * 4;
+        let (queue, queue_out) = async_channel::bounded(capacity);
+        let (hand_back, unworked) = mpsc::unbounded_channel();
+        let mut dispatcher = Self {
             ctx,
             reader,
-            tasks: JoinSet::new(),
+            shutdown,
+            queue,
+            queue_out,
+            workers: JoinSet::new(),
+            turns,
+            unworked,
+            hand_back,
             working: HashSet::new(),
-            task_rows: HashMap::new(),
             cursor: 0,
             capacity,
             refill_at: (capacity / 8).max(1),
             page: capacity.clamp(64, 1024),
+        };
+        for _ in 0..concurrency {
+            dispatcher.spawn_worker();
         }
+        dispatcher
     }
 
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<Stop, DispatchError> {
-        let stop = self.dispatch(&mut shutdown).await;
-        // Let the work in hand finish (bounded on a signal), then abandon the rest: its
-        // jobs keep their committed state (in_flight ones are checked on resume).
+    fn spawn_worker(&mut self) {
+        self.workers.spawn(worker::serve(
+            self.ctx.clone(),
+            self.queue_out.clone(),
+            self.hand_back.clone(),
+        ));
+    }
+
+    pub async fn run(mut self) -> Result<Stop, DispatchError> {
+        let stop = self.dispatch().await;
+        // Jobs still queued are handed back unworked, except when the run drained (then
+        // none are). Let the work in hand finish and its turns land (bounded on a signal),
+        // then abandon the rest: its jobs keep their committed state (in_flight ones are
+        // checked on resume).
+        if !matches!(stop, Ok(Stop::Drained)) {
+            self.ctx.stopping.store(true, Ordering::Relaxed);
+        }
+        self.queue.close();
         let grace = match &stop {
             Ok(Stop::Interrupted) | Err(_) => self.ctx.config.shutdown_grace,
             _ => Duration::from_secs(3600),
         };
-        let drained = tokio::time::timeout(grace, async {
-            while let Some(done) = self.tasks.join_next().await {
-                if let Ok(Err(e)) = done {
-                    return Err(e);
-                }
+        let settled = tokio::time::timeout(grace, async {
+            while !(self.working.is_empty() && self.workers.is_empty()) {
+                self.wait(None).await?;
             }
-            Ok(())
+            Ok::<(), DispatchError>(())
         })
         .await;
-        self.tasks.abort_all();
-        match (stop, drained) {
+        self.workers.abort_all();
+        match (stop, settled) {
             (Err(e), _) => Err(e),
-            (Ok(_), Ok(Err(e))) => Err(e.into()),
+            (Ok(_), Ok(Err(e))) => Err(e),
             (Ok(stop), _) => Ok(stop),
         }
     }
 
-    async fn dispatch(
-        &mut self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Stop, DispatchError> {
+    async fn dispatch(&mut self) -> Result<Stop, DispatchError> {
         let run_id = self.ctx.config.run_id;
         let mut handed_out_this_pass = false;
         loop {
-            if *shutdown.borrow() {
+            if *self.shutdown.borrow() {
                 return Ok(Stop::Interrupted);
             }
             if let Some(reason) = self.ctx.breaker.tripped() {
@@ -114,9 +152,7 @@ impl Dispatcher {
             if self.ctx.deadline_at.is_some_and(|d| now >= d) {
                 return Ok(Stop::Deadline);
             }
-            while let Some(done) = self.tasks.try_join_next_with_id() {
-                self.finish(done)?;
-            }
+            self.collect()?;
             let room = self.capacity.saturating_sub(self.working.len());
             if room >= self.refill_at || (room > 0 && self.working.is_empty()) {
                 let page = tokio::task::block_in_place(|| {
@@ -128,10 +164,12 @@ impl Dispatcher {
                     for job in page {
                         if self.working.insert(job.row) {
                             handed_out_this_pass = true;
-                            let ctx = self.ctx.clone();
                             let row = job.row;
-                            let handle = self.tasks.spawn(worker::work(ctx, job));
-                            self.task_rows.insert(handle.id(), row);
+                            // Never waits: everything queued is in `working`, which is
+                            // at most the queue's bound.
+                            if self.queue.send(job).await.is_err() {
+                                self.working.remove(&row);
+                            }
                         }
                     }
                     continue;
@@ -150,54 +188,82 @@ impl Dispatcher {
                         None => return Ok(Stop::Drained),
                         Some(at) => {
                             let wait = Duration::from_millis(at.saturating_sub(now).max(0) as u64);
-                            self.idle(shutdown, wait.min(IDLE_POLL * 4)).await?;
+                            self.wait(Some(wait.min(IDLE_POLL * 4))).await?;
                             continue;
                         }
                     }
                 }
             }
-            // Full, or everything due is already being worked: wait for a worker.
-            self.idle(shutdown, IDLE_POLL).await?;
+            // Full, or everything due is already being worked: wait for a commit.
+            self.wait(Some(IDLE_POLL)).await?;
         }
     }
 
-    /// Waits for a worker to finish, a signal, or `wait`, whichever comes first.
-    async fn idle(
-        &mut self,
-        shutdown: &mut watch::Receiver<bool>,
-        wait: Duration,
-    ) -> Result<(), DispatchError> {
-        tokio::select! {
-            done = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-                if let Some(done) = done {
-                    self.finish(done)?;
-                }
-            }
-            _ = shutdown.changed() => {}
-            _ = tokio::time::sleep(wait) => {}
+    /// Takes in what has happened without waiting.
+    fn collect(&mut self) -> Result<(), DispatchError> {
+        while let Ok(committed) = self.turns.try_recv() {
+            self.committed(committed)?;
         }
-        Ok(())
-    }
-
-    fn finish(
-        &mut self,
-        done: Result<(tokio::task::Id, Result<(), WriteError>), tokio::task::JoinError>,
-    ) -> Result<(), DispatchError> {
-        let (id, result) = match done {
-            Ok((id, result)) => (id, Some(result)),
-            // A worker panicked: its job keeps its committed state and is picked up again
-            // on a later pass (or on resume).
-            Err(e) => {
-                tracing::error!("a worker stopped unexpectedly: {e}");
-                (e.id(), None)
-            }
-        };
-        if let Some(row) = self.task_rows.remove(&id) {
+        while let Ok(row) = self.unworked.try_recv() {
             self.working.remove(&row);
         }
-        if let Some(result) = result {
-            result?;
+        while let Some(ended) = self.workers.try_join_next() {
+            self.worker_ended(ended)?;
         }
         Ok(())
+    }
+
+    /// Waits for a commit, a job handed back, a worker's end or a signal; with `wait`, at
+    /// most that long.
+    async fn wait(&mut self, wait: Option<Duration>) -> Result<(), DispatchError> {
+        tokio::select! {
+            Some(committed) = self.turns.recv() => self.committed(committed)?,
+            Some(row) = self.unworked.recv() => {
+                self.working.remove(&row);
+            }
+            Some(ended) = self.workers.join_next(), if !self.workers.is_empty() => {
+                self.worker_ended(ended)?;
+            }
+            _ = self.shutdown.changed(), if wait.is_some() => {}
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+            // Nothing left to wait for: the writer is gone and so are the workers.
+            else => return Err(WriteError::Stopped.into()),
+        }
+        Ok(())
+    }
+
+    /// A commit landed: its jobs are free again, and their transitions count.
+    fn committed(&mut self, committed: Committed) -> Result<(), DispatchError> {
+        let turns = committed.map_err(WriteError::Commit)?;
+        let tally = &self.ctx.tally;
+        for (turn, changed) in turns {
+            self.working.remove(&turn.row);
+            if changed {
+                tally.transition(turn.from, turn.to);
+                if let (true, Some(c)) = (turn.to.is_final(), &turn.category) {
+                    tally.categorise(c);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn worker_ended(
+        &mut self,
+        ended: Result<Result<(), WriteError>, tokio::task::JoinError>,
+    ) -> Result<(), DispatchError> {
+        match ended {
+            // The queue closed.
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            // A worker panicked: its job was handed back and keeps its committed state
+            // (it is picked up again on a later pass, or on resume). Keep the concurrency.
+            Err(e) if e.is_panic() => {
+                tracing::error!("a worker stopped unexpectedly: {e}");
+                self.spawn_worker();
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
     }
 }

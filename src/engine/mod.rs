@@ -1,5 +1,5 @@
-//! The engine: a dispatcher that owns the run's progress, worker tasks that do one
-//! request each, one writer that commits state changes, and (for async submissions) a
+//! The engine: a dispatcher that owns the run's progress, `--concurrency` workers that
+//! each do one request at a time, one writer that commits state changes, and (for async submissions) a
 //! callback receiver. Reporters only read the [`tally::Tally`].
 
 pub mod breaker;
@@ -123,7 +123,7 @@ pub async fn run(
 ) -> Result<EngineReport, EngineError> {
     let db = store.path().to_owned();
     let limiter = limiter(&config)?;
-    let (writer, writer_thread) = writer::Writer::spawn(store);
+    let (writer, turns, writer_thread) = writer::Writer::spawn(store);
     let (stop_receiver, receiver_stop) = watch::channel(false);
 
     let callback_server = match (config.callback_listen, &mut config.mode) {
@@ -159,18 +159,18 @@ pub async fn run(
         .deadline
         .map(|d| now_ms().saturating_add(d.as_millis().min(i64::MAX as u128) as i64));
     let ctx = Arc::new(worker::Ctx {
-        slots: tokio::sync::Semaphore::new(config.concurrency.max(1)),
         breaker: breaker::Breaker::new(config.breaker_threshold),
         deadline_at,
         limiter,
         client,
         writer: writer.clone(),
         tally: tally.clone(),
+        stopping: std::sync::atomic::AtomicBool::new(false),
         config,
     });
     let reader = Store::open_read_only(&db)?;
-    let result = dispatcher::Dispatcher::new(ctx.clone(), reader)
-        .run(shutdown)
+    let result = dispatcher::Dispatcher::new(ctx.clone(), reader, turns, shutdown)
+        .run()
         .await;
 
     if let Ok(Stop::Deadline) = &result {

@@ -1,8 +1,13 @@
-//! One turn of work on one job: sign and send the request its state calls for, decide
-//! the next step ([`super::outcome`]), commit it through the writer.
+//! The workers: `--concurrency` long-lived tasks, each taking jobs from the dispatcher's
+//! queue one at a time. One turn of work on one job: sign and send the request its state
+//! calls for, decide the next step ([`super::outcome`]), hand it to the writer, and go on
+//! to the next job while the writer commits (the dispatcher hears of the commit).
+//!
+//! A worker per request slot, not a task per job: a job costs no spawn, and a worker
+//! that finds the queue non-empty takes its next job without being woken.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Jitter};
@@ -14,7 +19,7 @@ use crate::store::{DueJob, EventRecord, JobState, JobUpdate, WriteOp, now_ms};
 use super::breaker::{Breaker, Health};
 use super::outcome::{self, Next, Wait};
 use super::tally::Tally;
-use super::writer::{WriteError, Writer};
+use super::writer::{Turn, WriteError, Writer};
 use super::{EngineConfig, Mode, SubmitInput};
 
 /// What every worker shares.
@@ -24,38 +29,81 @@ pub struct Ctx {
     pub writer: Writer,
     pub limiter: Option<DefaultDirectRateLimiter>,
     pub breaker: Breaker,
-    /// Requests in flight at most (`--concurrency`).
-    pub slots: tokio::sync::Semaphore,
     pub tally: Arc<Tally>,
     /// Jobs not final by then give up (Unix ms).
     pub deadline_at: Option<i64>,
+    /// Set by the dispatcher when the run stops: queued jobs are handed back unworked.
+    pub stopping: AtomicBool,
+}
+
+/// One worker: works the queue's jobs until the queue closes. A job it does not work (the
+/// run is stopping, or the turn panicked) is handed back on `unworked`, so the dispatcher
+/// never waits for it; every other job's turn reaches the dispatcher through the writer.
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    jobs: async_channel::Receiver<DueJob>,
+    unworked: tokio::sync::mpsc::UnboundedSender<i64>,
+) -> Result<(), WriteError> {
+    while let Ok(job) = jobs.recv().await {
+        if ctx.stopping.load(Ordering::Relaxed) {
+            let _ = unworked.send(job.row);
+            continue;
+        }
+        let held = Held {
+            row: job.row,
+            unworked: &unworked,
+        };
+        work(&ctx, job).await?;
+        // The turn is with the writer, which reports it: nothing to hand back.
+        std::mem::forget(held);
+    }
+    Ok(())
+}
+
+/// A job being worked; dropped before its turn reached the writer (a panic, a writer
+/// that stopped), it is handed back.
+struct Held<'a> {
+    row: i64,
+    unworked: &'a tokio::sync::mpsc::UnboundedSender<i64>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.unworked.send(self.row);
+    }
 }
 
 /// Works one job for one turn. A tripped breaker leaves the job untouched.
-pub async fn work(ctx: Arc<Ctx>, mut job: DueJob) -> Result<(), WriteError> {
+async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     let mut events = Vec::new();
     let mut next = match (&ctx.config.mode, job.state) {
         (Mode::Submit { .. }, JobState::Queued) => {
-            let next = submit(&ctx, &job, &mut events).await;
+            let next = submit(ctx, &job, &mut events).await;
             if next.is_some() {
                 // The intent was committed before the request left (in `request`).
                 job.state = JobState::InFlight;
             }
             next
         }
-        (Mode::Submit { .. }, JobState::InFlight) => status(&ctx, &job, &mut events).await,
-        _ => status(&ctx, &job, &mut events).await,
+        (Mode::Submit { .. }, JobState::InFlight) => status(ctx, &job, &mut events).await,
+        _ => status(ctx, &job, &mut events).await,
     };
     // An unsure submission that job_status cannot find is sent again (same job_id); a
     // submission refused with 2215 is read through job_status. Each at most once a turn.
     if next == Some(Next::Resubmit) {
-        next = submit(&ctx, &job, &mut events).await;
+        next = submit(ctx, &job, &mut events).await;
     }
     if next == Some(Next::ReadStatus) {
-        next = status(&ctx, &job, &mut events).await;
+        next = status(ctx, &job, &mut events).await;
     }
+    let unchanged = Turn {
+        row: job.row,
+        from: job.state,
+        to: job.state,
+        category: None,
+    };
     let next = match next {
-        None => return ctx.writer.send(events).await,
+        None => return ctx.writer.finish(events, unchanged).await,
         Some(Next::ReadStatus | Next::Resubmit) => Next::Again {
             state: job.state,
             wait: Wait::Retry(None),
@@ -64,19 +112,15 @@ pub async fn work(ctx: Arc<Ctx>, mut job: DueJob) -> Result<(), WriteError> {
         },
         Some(n) => n,
     };
-    let update = to_update(&ctx, &job, next);
-    let to = update.state;
-    let category = update.result.as_ref().and_then(|r| r.category.clone());
+    let update = to_update(ctx, &job, next);
+    let turn = Turn {
+        to: update.state,
+        category: update.result.as_ref().and_then(|r| r.category.clone()),
+        ..unchanged
+    };
     let mut ops = events;
     ops.push(WriteOp::Update(update));
-    let applied = ctx.writer.commit(ops).await?;
-    if applied.last() == Some(&true) {
-        ctx.tally.transition(job.state, to);
-        if let (true, Some(c)) = (to.is_final(), category) {
-            ctx.tally.categorise(&c);
-        }
-    }
-    Ok(())
+    ctx.writer.finish(ops, turn).await
 }
 
 /// Sends the submission. `None`: the breaker tripped and nothing was sent. For a queued
@@ -176,7 +220,6 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let _slot = ctx.slots.acquire().await.ok()?;
     let _admission = ctx.breaker.admit().await?;
     if let Some(limiter) = &ctx.limiter {
         limiter

@@ -2,7 +2,10 @@
 //!
 //! Workers and the callback receiver send batches of [`WriteOp`]s; the writer thread
 //! takes whatever has queued up (up to [`MAX_BATCH_OPS`]), commits it in one transaction
-//! and acknowledges each sender. Under load the queue fills while a commit runs, so
+//! and acknowledges each sender that waits ([`Writer::commit`]). A worker's finished turn
+//! ([`Writer::finish`]) is not acknowledged to the worker, which has gone on to its next
+//! job: the writer reports every turn a commit made durable to the dispatcher, in one
+//! message per commit ([`Turns`]), so a commit wakes one task instead of one per job. Under load the queue fills while a commit runs, so
 //! batches grow by themselves. A small batch of results waits [`LINGER`] for company
 //! before it commits; a batch holding an intent to submit (a request waits on it) commits
 //! at once, and an intent that arrives during a linger waits at most [`LINGER`].
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, StoreError, WriteOp};
+use crate::store::{JobState, Store, StoreError, WriteOp};
 
 /// Ops per transaction at most: bounds a commit's latency and memory.
 pub const MAX_BATCH_OPS: usize = 4096;
@@ -33,9 +36,37 @@ const QUEUE: usize = 16 * 1024;
 
 type Ack = oneshot::Sender<Result<Vec<bool>, String>>;
 
+/// One job's turn of work, as the dispatcher needs to hear of it once it is committed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Turn {
+    pub row: i64,
+    /// The job's state before the turn's update (after its intent, if one was committed).
+    pub from: JobState,
+    pub to: JobState,
+    /// The result category of a job the turn finished.
+    pub category: Option<String>,
+}
+
+/// What one commit made durable: each turn, and whether its update changed the job (a
+/// final job is never changed again, so a late answer's update is dropped). `Err`: the
+/// commit failed, with its cause; nothing more will be written.
+pub type Committed = Result<Vec<(Turn, bool)>, String>;
+
+/// The dispatcher's end of the writer's reports.
+pub type Turns = mpsc::UnboundedReceiver<Committed>;
+
+enum Reply {
+    /// Fire and forget (audit events).
+    None,
+    /// The sender waits for its commit.
+    Ack(Ack),
+    /// Reported to the dispatcher once committed.
+    Turn(Turn),
+}
+
 struct Message {
     ops: Vec<WriteOp>,
-    ack: Option<Ack>,
+    reply: Reply,
 }
 
 /// A handle to send writes; cheap to clone. The writer stops when every handle is dropped.
@@ -54,14 +85,15 @@ pub enum WriteError {
 
 impl Writer {
     /// Starts the writer thread over `store`. Join the handle to get the store back (and
-    /// the first commit error, if any).
-    pub fn spawn(store: Store) -> (Writer, JoinHandle<Result<Store, StoreError>>) {
+    /// the first commit error, if any). Committed turns are reported on [`Turns`].
+    pub fn spawn(store: Store) -> (Writer, Turns, JoinHandle<Result<Store, StoreError>>) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (turns_tx, turns) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name("smile-recon-writer".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || run(store, rx, turns_tx))
             .expect("spawning a thread only fails when the OS is out of resources");
-        (Writer { tx }, handle)
+        (Writer { tx }, turns, handle)
     }
 
     /// Commits `ops` and waits for the commit; returns, per op, whether it took effect.
@@ -70,7 +102,7 @@ impl Writer {
         self.tx
             .send(Message {
                 ops,
-                ack: Some(ack),
+                reply: Reply::Ack(ack),
             })
             .await
             .map_err(|_| WriteError::Stopped)?;
@@ -83,16 +115,30 @@ impl Writer {
 
     /// Queues `ops` without waiting for the commit (audit events).
     pub async fn send(&self, ops: Vec<WriteOp>) -> Result<(), WriteError> {
+        self.queue(ops, Reply::None).await
+    }
+
+    /// Queues a job's turn: its `ops` (the update last), reported on [`Turns`] once
+    /// committed. Returns as soon as the writer has the ops.
+    pub async fn finish(&self, ops: Vec<WriteOp>, turn: Turn) -> Result<(), WriteError> {
+        self.queue(ops, Reply::Turn(turn)).await
+    }
+
+    async fn queue(&self, ops: Vec<WriteOp>, reply: Reply) -> Result<(), WriteError> {
         self.tx
-            .send(Message { ops, ack: None })
+            .send(Message { ops, reply })
             .await
             .map_err(|_| WriteError::Stopped)
     }
 }
 
-fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, StoreError> {
+fn run(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Message>,
+    turns: mpsc::UnboundedSender<Committed>,
+) -> Result<Store, StoreError> {
     let mut batch: Vec<WriteOp> = Vec::new();
-    let mut senders: Vec<(usize, usize, Option<Ack>)> = Vec::new();
+    let mut senders: Vec<(usize, usize, Reply)> = Vec::new();
     let mut failure: Option<StoreError> = None;
     while let Some(first) = rx.blocking_recv() {
         batch.clear();
@@ -100,7 +146,7 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, Store
         let mut push = |m: Message, batch: &mut Vec<WriteOp>| {
             let start = batch.len();
             batch.extend(m.ops);
-            senders.push((start, batch.len(), m.ack));
+            senders.push((start, batch.len(), m.reply));
         };
         push(first, &mut batch);
         let mut drain = |batch: &mut Vec<WriteOp>| {
@@ -122,29 +168,33 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, Store
             // After a failed commit nothing more is written: the run stops and resumes
             // from what was committed. Later senders learn the first failure's cause, so
             // whichever error reaches the operator says why (a full disk, say).
-            let text = format!("an earlier commit failed: {first}");
-            for (_, _, ack) in senders.drain(..) {
-                if let Some(ack) = ack {
-                    let _ = ack.send(Err(text.clone()));
-                }
-            }
+            refuse(
+                &mut senders,
+                &turns,
+                &format!("an earlier commit failed: {first}"),
+            );
             continue;
         }
         match store.apply(&batch) {
             Ok(applied) => {
-                for (start, end, ack) in senders.drain(..) {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(Ok(applied[start..end].to_vec()));
+                let mut done = Vec::new();
+                for (start, end, reply) in senders.drain(..) {
+                    match reply {
+                        Reply::None => {}
+                        Reply::Ack(ack) => {
+                            let _ = ack.send(Ok(applied[start..end].to_vec()));
+                        }
+                        // The update is the turn's last op; a turn without ops changed nothing.
+                        Reply::Turn(turn) => done.push((turn, end > start && applied[end - 1])),
                     }
+                }
+                if !done.is_empty() {
+                    // The dispatcher may have stopped listening (it has stopped the run).
+                    let _ = turns.send(Ok(done));
                 }
             }
             Err(e) => {
-                let text = e.to_string();
-                for (_, _, ack) in senders.drain(..) {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(Err(text.clone()));
-                    }
-                }
+                refuse(&mut senders, &turns, &e.to_string());
                 failure = Some(e);
             }
         }
@@ -152,5 +202,26 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Message>) -> Result<Store, Store
     match failure {
         Some(e) => Err(e),
         None => Ok(store),
+    }
+}
+
+/// Tells every sender of a batch that was not committed why.
+fn refuse(
+    senders: &mut Vec<(usize, usize, Reply)>,
+    turns: &mpsc::UnboundedSender<Committed>,
+    why: &str,
+) {
+    let mut any_turn = false;
+    for (_, _, reply) in senders.drain(..) {
+        match reply {
+            Reply::None => {}
+            Reply::Ack(ack) => {
+                let _ = ack.send(Err(why.to_owned()));
+            }
+            Reply::Turn(_) => any_turn = true,
+        }
+    }
+    if any_turn {
+        let _ = turns.send(Err(why.to_owned()));
     }
 }
