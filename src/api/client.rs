@@ -1,6 +1,7 @@
 //! The HTTP client: one pooled reqwest client, every request signed, every signed answer
 //! confirmed, every failure sorted into one [`ApiError`] variant a caller can act on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -175,6 +176,9 @@ impl Signed for SignedResult {
 pub struct SmileClient {
     http: reqwest::Client,
     base_url: String,
+    /// Each endpoint's URL, parsed once (parsing it per request, IDNA host check included,
+    /// was 1.5% of a poll's CPU). `None`: not a URL; the request says why when sent.
+    parsed: Arc<[Option<reqwest::Url>; Endpoint::ALL.len()]>,
     request_timeout: Duration,
     credentials: Credentials,
 }
@@ -193,9 +197,13 @@ impl SmileClient {
                 url: base_url.clone(),
                 reason: format!("cannot build the HTTP client: {e}"),
             })?;
+        let parsed = Arc::new(
+            Endpoint::ALL.map(|e| reqwest::Url::parse(&format!("{base_url}{}", e.path())).ok()),
+        );
         Ok(Self {
             http,
             base_url,
+            parsed,
             request_timeout: config.request_timeout,
             credentials: config.credentials,
         })
@@ -230,7 +238,7 @@ impl SmileClient {
         body.history = history;
         body.image_links = image_links;
         let url = self.url(Endpoint::JobStatus);
-        let (status, bytes) = self.post(&url, &body).await?;
+        let (status, bytes) = self.post(Endpoint::JobStatus, &url, &body).await?;
         let mut answer: JobStatusResponse = parse(&url, status, &bytes)?;
         self.confirm(&url, &answer)?;
         answer.raw = String::from_utf8(bytes).ok();
@@ -265,7 +273,7 @@ impl SmileClient {
         };
         let endpoint = endpoint.endpoint();
         let url = self.url(endpoint);
-        let (status, bytes) = self.post(&url, &body).await?;
+        let (status, bytes) = self.post(endpoint, &url, &body).await?;
         if endpoint.is_async() {
             let ack: AsyncAck = parse(&url, status, &bytes)?;
             Ok(SubmitReply::Accepted(ack))
@@ -308,12 +316,16 @@ impl SmileClient {
 
     async fn post<B: Serialize>(
         &self,
+        endpoint: Endpoint,
         url: &str,
         body: &B,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
-        let response = self
-            .http
-            .post(url)
+        let index = Endpoint::ALL.iter().position(|e| *e == endpoint);
+        let request = match index.and_then(|i| self.parsed[i].clone()) {
+            Some(parsed) => self.http.post(parsed),
+            None => self.http.post(url),
+        };
+        let response = request
             .json(body)
             .send()
             .await

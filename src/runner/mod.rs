@@ -276,8 +276,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         staging::stage(&mut store, &run, &plan.source, kind)?;
     }
 
-    let counts = store.counts_by_state(run.id).map_err(fatal)?;
-    let categories = store.counts_by_category(run.id).map_err(fatal)?;
+    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
     let tally = Arc::new(Tally::from_counts(&counts, &categories));
     let execution = store
         .start_execution(run.id, &request.command)
@@ -312,7 +311,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let store = Store::open(&request.db).map_err(fatal)?;
     // One count of the run's jobs serves the exit code, the run's status and the summary
     // (each is a scan of the run's rows).
-    let counts = store.counts_by_state(run.id).map_err(fatal)?;
+    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
     let (outcome, ending, message) = match &result {
         Ok(report) => match &report.stop {
             Stop::Drained | Stop::Deadline => {
@@ -354,7 +353,8 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     store.end_execution(execution, &ending).map_err(fatal)?;
 
     let summary =
-        summary::Summary::with_counts(&store, run.id, counts, started.elapsed()).map_err(fatal)?;
+        summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
+            .map_err(fatal)?;
     print!("{}", summary.render());
     if let Some(message) = message {
         return Err(Failure { outcome, message });

@@ -16,11 +16,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of a run whose job counts per state the caller has just read.
+    /// The summary of a run whose job counts (per state, per result category) the caller
+    /// has just read.
     pub fn with_counts(
         store: &Store,
         run_id: i64,
         states: BTreeMap<JobState, u64>,
+        categories: BTreeMap<String, u64>,
         elapsed: Duration,
     ) -> Result<Self, StoreError> {
         let run = store.run(run_id)?.ok_or_else(|| StoreError::Corrupt {
@@ -30,7 +32,7 @@ impl Summary {
         Ok(Self {
             run,
             states,
-            categories: store.counts_by_category(run_id)?,
+            categories,
             elapsed,
         })
     }

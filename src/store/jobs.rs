@@ -252,12 +252,48 @@ impl Store {
         Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
     }
 
+    /// [`Self::counts_by_state`] and [`Self::counts_by_category`] in one pass over the
+    /// run's rows (each pass reads every row, result JSON included: ~0.1 s at 100,000).
+    pub fn counts(
+        &self,
+        run_id: i64,
+    ) -> Result<RunCounts, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT state, category, COUNT(*) FROM jobs WHERE run_id = ?1 \
+                 GROUP BY state, category",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((
+                    state_of(r.get(0)?)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        let mut states = BTreeMap::new();
+        let mut categories = BTreeMap::new();
+        for (state, category, n) in rows {
+            *states.entry(state).or_insert(0) += n;
+            if let (Some(c), true) = (category, counts_category(state)) {
+                *categories.entry(c).or_insert(0) += n;
+            }
+        }
+        Ok((states, categories))
+    }
+
     /// Final jobs per result category (those with a result).
     pub fn counts_by_category(&self, run_id: i64) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT category, COUNT(*) FROM jobs WHERE run_id = ?1                  AND category IS NOT NULL AND state IN ('done', 'failed', 'gave_up')                  GROUP BY category",
+                "SELECT category, COUNT(*) FROM jobs WHERE run_id = ?1 \
+                 AND category IS NOT NULL AND state IN ('done', 'failed', 'gave_up') \
+                 GROUP BY category",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -368,5 +404,54 @@ impl Store {
             f(record)?;
         }
         Ok(())
+    }
+}
+
+/// A run's jobs per state, and its final jobs per result category.
+pub type RunCounts = (BTreeMap<JobState, u64>, BTreeMap<String, u64>);
+
+/// Whether a job in `state` is counted under its result category (as
+/// [`Store::counts_by_category`] does).
+fn counts_category(state: JobState) -> bool {
+    matches!(state, JobState::Done | JobState::Failed | JobState::GaveUp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pass_counts_agree_with_the_separate_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, \
+                 status, created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', \
+                 'ready', 0, 0), (2, 's', 'poll', 'm', 'x', '{}', 'ready', 0, 0);
+                 INSERT INTO jobs (run_id, line, user_id, job_id, input_json, state, category, updated_at) VALUES
+                 (1, 2, 'u', 'a', '{}', 'done', 'Approved', 0),
+                 (1, 3, 'u', 'b', '{}', 'done', 'Approved', 0),
+                 (1, 4, 'u', 'c', '{}', 'done', 'Rejected', 0),
+                 (1, 5, 'u', 'd', '{}', 'failed', 'Error', 0),
+                 (1, 6, 'u', 'e', '{}', 'failed', NULL, 0),
+                 (1, 7, 'u', 'f', '{}', 'awaiting', 'Approved', 0),
+                 (1, 8, 'u', 'g', '{}', 'queued', NULL, 0),
+                 (2, 2, 'u', 'a', '{}', 'done', 'Approved', 0);",
+            )
+            .unwrap();
+        let (states, categories) = store.counts(1).unwrap();
+        assert_eq!(states, store.counts_by_state(1).unwrap());
+        assert_eq!(categories, store.counts_by_category(1).unwrap());
+        assert_eq!(states.values().sum::<u64>(), 7);
+        assert_eq!(
+            categories.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("Approved".to_owned(), 2),
+                ("Error".to_owned(), 1),
+                ("Rejected".to_owned(), 1)
+            ]
+        );
     }
 }
