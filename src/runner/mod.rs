@@ -307,28 +307,14 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let result = engine::run(config, client, store, tally.clone(), shutdown).await;
     progress.finish().await;
 
-    // The engine's connection is gone with its writer; the ending is recorded afresh.
+    // The engine's connection is gone with its writer; the ending is recorded afresh, as
+    // soon as the engine has stopped (the counts below are the report's, not the run's).
     let store = Store::open(&request.db).map_err(fatal)?;
-    // One count of the run's jobs serves the exit code, the run's status and the summary
-    // (each is a scan of the run's rows).
-    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
-    let (outcome, ending, message) = match &result {
+    let (ending, message) = match &result {
         Ok(report) => match &report.stop {
-            Stop::Drained | Stop::Deadline => {
-                let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
-                    .iter()
-                    .filter_map(|s| counts.get(s))
-                    .sum();
-                let outcome = if errors > 0 {
-                    Outcome::JobErrors
-                } else {
-                    Outcome::Success
-                };
-                (outcome, "finished".to_owned(), None)
-            }
-            Stop::Interrupted => (Outcome::Interrupted, "interrupted".to_owned(), None),
+            Stop::Drained | Stop::Deadline => ("finished".to_owned(), None),
+            Stop::Interrupted => ("interrupted".to_owned(), None),
             Stop::Tripped(why) => (
-                Outcome::Fatal,
                 format!("stopped: {why}"),
                 Some(format!(
                     "stopped after repeated systemic failures: {why}; the remaining jobs are \
@@ -337,7 +323,29 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
                 )),
             ),
         },
-        Err(e) => (Outcome::Fatal, format!("failed: {e}"), Some(e.to_string())),
+        Err(e) => (format!("failed: {e}"), Some(e.to_string())),
+    };
+    store.end_execution(execution, &ending).map_err(fatal)?;
+    // One count of the run's jobs serves the exit code, the run's status and the summary
+    // (each is a scan of the run's rows).
+    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
+    let outcome = match &result {
+        Ok(report) => match &report.stop {
+            Stop::Drained | Stop::Deadline => {
+                let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
+                    .iter()
+                    .filter_map(|s| counts.get(s))
+                    .sum();
+                if errors > 0 {
+                    Outcome::JobErrors
+                } else {
+                    Outcome::Success
+                }
+            }
+            Stop::Interrupted => Outcome::Interrupted,
+            Stop::Tripped(_) => Outcome::Fatal,
+        },
+        Err(_) => Outcome::Fatal,
     };
     let active = counts
         .iter()
@@ -350,7 +358,6 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         RunStatus::Interrupted
     };
     store.set_run_status(run.id, status).map_err(fatal)?;
-    store.end_execution(execution, &ending).map_err(fatal)?;
 
     let summary =
         summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
