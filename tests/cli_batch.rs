@@ -281,6 +281,7 @@ async fn sigterm_stops_cleanly_with_130_and_the_run_resumes() {
         .spawn()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before_signal = b.sandbox.stats().total_requests;
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -301,6 +302,14 @@ async fn sigterm_stops_cleanly_with_130_and_the_run_resumes() {
         "bounded wait"
     );
     assert!(out.1.contains("resume"), "says how to continue: {}", out.1);
+    // Only the requests already on their way finish: the 64 jobs queued for the workers
+    // (4 x the default concurrency of 16) are handed back unsent, not sent at 20/s
+    // through the grace.
+    let after_signal = b.sandbox.stats().total_requests - before_signal;
+    assert!(
+        after_signal <= 16,
+        "{after_signal} requests after the signal"
+    );
     let store = smile_recon::store::Store::open_read_only(&b.db).unwrap();
     let run = store.latest_run(false).unwrap().unwrap();
     assert_eq!(run.status, smile_recon::store::RunStatus::Interrupted);

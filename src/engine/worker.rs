@@ -73,7 +73,8 @@ impl Drop for Held<'_> {
     }
 }
 
-/// Works one job for one turn. A tripped breaker leaves the job untouched.
+/// Works one job for one turn. A tripped breaker, or a run that stops while the request
+/// waits for the limiter, leaves the job untouched.
 async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     let mut events = Vec::new();
     let mut next = match (&ctx.config.mode, job.state) {
@@ -123,8 +124,9 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     ctx.writer.finish(ops, turn).await
 }
 
-/// Sends the submission. `None`: the breaker tripped and nothing was sent. For a queued
-/// job the intent is committed first (queued -> in_flight), once the request may leave.
+/// Sends the submission. `None`: the breaker tripped or the run is stopping, and nothing
+/// was sent. For a queued job the intent is committed first (queued -> in_flight), once
+/// the request may leave.
 async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
     let Mode::Submit {
         endpoint,
@@ -225,6 +227,10 @@ where
         limiter
             .until_ready_with_jitter(Jitter::up_to(ctx.config.rate_jitter))
             .await;
+    }
+    if ctx.stopping.load(Ordering::Relaxed) {
+        // The run stopped while this request waited for its turn: nothing is sent.
+        return None;
     }
     if intent {
         // Committed only now, after the slot, the breaker and the limiter: a job killed
