@@ -42,6 +42,15 @@ pub enum DispatchError {
 /// How long to wait, at most, before looking at the store again when nothing is due.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
+/// Jobs handed out at once, per request slot: with a rate limit, and without. A job is
+/// handed out from the moment it is queued until its turn is committed, which is up to the
+/// writer's linger plus a commit after its answer; with 4 per slot, the workers of an
+/// unlimited 100,000-job poll found the queue empty at 8% of their jobs and the run took
+/// 3.88 s (mean of five), with 16 per slot 3.58 s (8 per slot: 3.75 s). With a rate limit
+/// the limiter sets the pace, and a short queue keeps each job's state fresh when it is
+/// worked (a callback may finish a job that waits in the queue).
+const QUEUE_DEPTH: (usize, usize) = (4, 16);
+
 pub struct Dispatcher {
     ctx: Arc<Ctx>,
     reader: Store,
@@ -58,8 +67,7 @@ pub struct Dispatcher {
     /// The jobs being worked, by row.
     working: HashSet<i64>,
     cursor: i64,
-    /// Jobs handed out at once at most: four times the request concurrency, so that a job's
-    /// commit overlaps the next job's request and a worker finds its next job waiting.
+    /// Jobs handed out at once at most (see [`QUEUE_DEPTH`]).
     capacity: usize,
     /// Refill only once this many places are free: one query per batch of finished jobs,
     /// not one per job (the rest of the capacity keeps every request slot busy meanwhile).
@@ -76,7 +84,12 @@ impl Dispatcher {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let concurrency = ctx.config.concurrency.max(1);
-        let capacity = concurrency * 4;
+        let depth = if ctx.config.rate.is_some() {
+            QUEUE_DEPTH.0
+        } else {
+            QUEUE_DEPTH.1
+        };
+        let capacity = concurrency * depth;
         let (queue, queue_out) = async_channel::bounded(capacity);
         let (hand_back, unworked) = mpsc::unbounded_channel();
         let mut dispatcher = Self {
