@@ -379,13 +379,15 @@ async fn main() {
     let (m1m, j1m) = generate(&dir, &format!("poll{n1m}"), n1m, n100k);
 
     if wants("1") {
+        const PAIRS: usize = 5;
         // (1) and (2): the fast sandbox. Timings on the VM drift by up to 2x within
-        // minutes, so the runner and the bare loop alternate, three pairs, and the figure
-        // is the median pair (by ratio); every pair's ratio is printed.
+        // minutes (one run's pairs ranged 0.76-0.93), so the runner and the bare loop
+        // alternate, five pairs, and the figure is the median pair (by ratio); every
+        // pair's ratio is printed.
         let fast = Sandbox::start(&dir, &j100k, &[]);
         let db = dir.join("p1.db");
         let mut pairs = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..PAIRS {
             let u1 = poll(&m100k, &db, &fast.url, 64, 0.0);
             let (engine1, staging1, done1) = engine_seconds(&db);
             assert_eq!(done1 as usize, n100k);
@@ -395,7 +397,7 @@ async fn main() {
         }
         let ratios: Vec<String> = pairs.iter().map(|p| format!("{:.3}", p.0)).collect();
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (ratio, jobs_s, u1, staging1, floor, floor_cpu) = pairs[1];
+        let (ratio, jobs_s, u1, staging1, floor, floor_cpu) = pairs[PAIRS / 2];
         let cpu_per_1k = u1.cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
         let floor_cpu_per_1k = floor_cpu.as_secs_f64() * 1000.0 / n100k as f64 * 1000.0;
         row(
@@ -422,7 +424,7 @@ async fn main() {
             "",
         );
         row(
-            "(1)/(2), median of three alternating pairs",
+            "(1)/(2), median of five alternating pairs",
             format!("{ratio:.3} ({})", ratios.join(", ")),
             ">= 0.80",
         );
