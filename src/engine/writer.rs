@@ -276,16 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let store = Store::open(&path).unwrap();
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, \
-                 status, created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', \
-                 'ready', 0, 0);
-                 INSERT INTO jobs (id, run_id, line, user_id, job_id, input_json, state, updated_at) \
-                 VALUES (1, 1, 2, 'u', 'j1', '{}', 'queued', 0), (2, 1, 3, 'u', 'j2', '{}', 'queued', 0);",
-            )
-            .unwrap();
+        crate::store::seed_for_tests(&path, &[(1, 1, "queued", None), (1, 2, "queued", None)]);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

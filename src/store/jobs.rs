@@ -420,24 +420,21 @@ mod tests {
     #[test]
     fn one_pass_counts_agree_with_the_separate_counts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("c.db")).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, \
-                 status, created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', \
-                 'ready', 0, 0), (2, 's', 'poll', 'm', 'x', '{}', 'ready', 0, 0);
-                 INSERT INTO jobs (run_id, line, user_id, job_id, input_json, state, category, updated_at) VALUES
-                 (1, 2, 'u', 'a', '{}', 'done', 'Approved', 0),
-                 (1, 3, 'u', 'b', '{}', 'done', 'Approved', 0),
-                 (1, 4, 'u', 'c', '{}', 'done', 'Rejected', 0),
-                 (1, 5, 'u', 'd', '{}', 'failed', 'Error', 0),
-                 (1, 6, 'u', 'e', '{}', 'failed', NULL, 0),
-                 (1, 7, 'u', 'f', '{}', 'awaiting', 'Approved', 0),
-                 (1, 8, 'u', 'g', '{}', 'queued', NULL, 0),
-                 (2, 2, 'u', 'a', '{}', 'done', 'Approved', 0);",
-            )
-            .unwrap();
+        let path = dir.path().join("c.db");
+        let store = Store::open(&path).unwrap();
+        super::super::seed_for_tests(
+            &path,
+            &[
+                (1, 1, "done", Some("Approved")),
+                (1, 2, "done", Some("Approved")),
+                (1, 3, "done", Some("Rejected")),
+                (1, 4, "failed", Some("Error")),
+                (1, 5, "failed", None),
+                (1, 6, "awaiting", Some("Approved")),
+                (1, 7, "queued", None),
+                (2, 8, "done", Some("Approved")),
+            ],
+        );
         let (states, categories) = store.counts(1).unwrap();
         assert_eq!(states, store.counts_by_state(1).unwrap());
         assert_eq!(categories, store.counts_by_category(1).unwrap());

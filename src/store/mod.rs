@@ -191,6 +191,27 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Seeds a fresh database for unit tests: runs 1 and 2, and one job per
+/// `(run_id, row id, state, category)` (line = id + 1, job_id `j<id>`).
+#[cfg(test)]
+pub(crate) fn seed_for_tests(path: &Path, jobs: &[(i64, i64, &str, Option<&str>)]) {
+    let conn = Connection::open(path).expect("open the test database");
+    conn.execute_batch(
+        "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, status, \
+         created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', 'ready', 0, 0), \
+         (2, 's', 'poll', 'm', 'x', '{}', 'ready', 0, 0);",
+    )
+    .expect("insert the test runs");
+    for (run_id, id, state, category) in jobs {
+        conn.execute(
+            "INSERT INTO jobs (id, run_id, line, user_id, job_id, input_json, state, category, \
+             updated_at) VALUES (?1, ?2, ?1 + 1, 'u', 'j' || ?1, '{}', ?3, ?4, 0)",
+            rusqlite::params![id, run_id, state, category],
+        )
+        .expect("insert a test job");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,17 +236,9 @@ mod tests {
 
     /// A store with run 1 and jobs on rows 1 (queued) and 2 (done).
     fn store(dir: &tempfile::TempDir) -> Store {
-        let store = Store::open(&dir.path().join("w.db")).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "INSERT INTO runs (id, name, mode, manifest_path, manifest_sha256, config_json, \
-                 status, created_at, updated_at) VALUES (1, 'r', 'poll', 'm', 'x', '{}', \
-                 'ready', 0, 0);
-                 INSERT INTO jobs (id, run_id, line, user_id, job_id, input_json, state, updated_at) \
-                 VALUES (1, 1, 2, 'u', 'j1', '{}', 'queued', 0), (2, 1, 3, 'u', 'j2', '{}', 'done', 0);",
-            )
-            .unwrap();
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).unwrap();
+        super::super::seed_for_tests(&path, &[(1, 1, "queued", None), (1, 2, "done", None)]);
         store
     }
 
