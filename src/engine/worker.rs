@@ -383,3 +383,133 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
 fn millis(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ApiKey, ClientConfig, Credentials};
+    use crate::engine::{Backoff, EngineConfig, Mode};
+    use crate::store::Store;
+
+    /// A worker's context over a fresh database, with a client for a port nothing
+    /// listens on (a request would fail, and be recorded as an event).
+    fn ctx(dir: &tempfile::TempDir) -> (Arc<Ctx>, super::super::writer::Turns) {
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let (writer, turns, _thread) = Writer::spawn(store);
+        let client = SmileClient::new(ClientConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            connect_timeout: Duration::from_millis(200),
+            request_timeout: Duration::from_millis(200),
+            credentials: Credentials::new("002", ApiKey::new("test-key").unwrap()).unwrap(),
+        })
+        .unwrap();
+        let ctx = Ctx {
+            config: EngineConfig {
+                run_id: 1,
+                mode: Mode::Poll,
+                concurrency: 1,
+                rate: None,
+                burst: 1,
+                rate_jitter: Duration::ZERO,
+                max_attempts: 3,
+                deadline: None,
+                backoff: Backoff::default(),
+                breaker_threshold: 5,
+                shutdown_grace: Duration::from_secs(1),
+                callback_listen: None,
+            },
+            client,
+            writer,
+            limiter: None,
+            breaker: Breaker::new(5),
+            tally: Arc::new(Tally::default()),
+            deadline_at: None,
+            stopping: AtomicBool::new(false),
+        };
+        (Arc::new(ctx), turns)
+    }
+
+    fn job(row: i64) -> DueJob {
+        DueJob {
+            row,
+            line: row + 1,
+            user_id: "u".into(),
+            job_id: format!("j{row}"),
+            state: JobState::Awaiting,
+            attempts: 0,
+            polls: 0,
+            input_json: "{}".into(),
+            first_request_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopping_run_hands_queued_jobs_back_unworked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, mut turns) = ctx(&dir);
+        ctx.stopping.store(true, Ordering::Relaxed);
+        let (queue, jobs) = async_channel::bounded(4);
+        for row in [3, 1, 2] {
+            queue.send(job(row)).await.unwrap();
+        }
+        queue.close();
+        let (hand_back, mut unworked) = tokio::sync::mpsc::unbounded_channel();
+        serve(ctx.clone(), jobs, hand_back).await.unwrap();
+        let mut back = Vec::new();
+        while let Ok(row) = unworked.try_recv() {
+            back.push(row);
+        }
+        assert_eq!(back, vec![3, 1, 2]);
+        assert_eq!(
+            ctx.tally.requests.load(Ordering::Relaxed),
+            0,
+            "nothing sent"
+        );
+        assert!(turns.try_recv().is_err(), "no turn reported");
+    }
+
+    #[tokio::test]
+    async fn a_worked_job_reaches_the_dispatcher_through_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, mut turns) = ctx(&dir);
+        crate::store::seed_for_tests(&dir.path().join("w.db"), &[(1, 1, "awaiting", None)]);
+        let (queue, jobs) = async_channel::bounded(1);
+        queue.send(job(1)).await.unwrap();
+        queue.close();
+        let (hand_back, mut unworked) = tokio::sync::mpsc::unbounded_channel();
+        serve(ctx.clone(), jobs, hand_back).await.unwrap();
+        // Nothing listens on the port: the request fails and the job waits for a retry,
+        // with its attempt counted and the failure recorded.
+        let committed = turns.recv().await.unwrap().unwrap();
+        assert_eq!(committed.len(), 1);
+        let (turn, changed) = &committed[0];
+        assert_eq!(
+            (turn.row, turn.from, turn.to),
+            (1, JobState::Awaiting, JobState::Awaiting)
+        );
+        assert!(changed);
+        assert!(unworked.try_recv().is_err(), "not handed back");
+        assert_eq!(ctx.tally.requests.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_job_whose_turn_panics_is_handed_back() {
+        let (hand_back, mut unworked) = tokio::sync::mpsc::unbounded_channel();
+        let result = std::panic::catch_unwind(|| {
+            let _held = Held {
+                row: 7,
+                unworked: &hand_back,
+            };
+            panic!("a bug in a turn");
+        });
+        assert!(result.is_err());
+        assert_eq!(unworked.try_recv().ok(), Some(7));
+        // A turn that reached the writer is not handed back.
+        let held = Held {
+            row: 8,
+            unworked: &hand_back,
+        };
+        std::mem::forget(held);
+        assert!(unworked.try_recv().is_err());
+    }
+}
