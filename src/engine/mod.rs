@@ -1,6 +1,6 @@
 //! The engine: a dispatcher that owns the run's progress, `--concurrency` workers that
-//! each do one request at a time, one writer that commits state changes, and (for async submissions) a
-//! callback receiver. Reporters only read the [`tally::Tally`].
+//! each do one request at a time, one writer that commits state changes, and (for async
+//! submissions) a callback receiver. Reporters only read the [`tally::Tally`].
 
 pub mod breaker;
 pub mod callbacks;
