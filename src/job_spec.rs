@@ -70,6 +70,7 @@ pub struct LimitsSpec {
     pub burst: Option<u32>,
     pub concurrency: Option<usize>,
     pub max_attempts: Option<u32>,
+    pub result_timeout: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

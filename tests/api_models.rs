@@ -102,9 +102,10 @@ fn a_string_result_with_code_2314() {
         Some(JobResult::Text("No zip file received".into()))
     );
     assert_eq!(r.result_code(), None);
+    // An error in a signed answer, not "still pending": the job ends in error.
     assert_eq!(
         codes::lookup(&r.code).unwrap().class,
-        codes::RetryClass::Pending
+        codes::RetryClass::Permanent
     );
 }
 

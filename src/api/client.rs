@@ -24,6 +24,15 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How much of an unexpected body an error keeps, for the operator to read.
 const KEPT_BODY_BYTES: usize = 4096;
 
+/// The longest `Retry-After` we honour. A larger number of seconds, or a date further
+/// ahead (`Fri, 31 Dec 9999 ...`), or a number too large to read, is taken as this: one
+/// header must not park a run for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// The job_status call's code for success; any other code is an error, in whichever shape
+/// it arrives (seed 000: `code` "maps to an error condition or success").
+const JOB_STATUS_SUCCESS: &str = "2302";
+
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Scheme and host, without the `/v1` path: `https://testapi.smileidentity.com`.
@@ -63,6 +72,14 @@ pub enum ApiError {
     /// A signed answer whose signature does not confirm with our key: never trusted.
     #[error("the answer from {url} carries a signature that does not confirm")]
     Unconfirmed { url: String },
+    /// A signed answer about another job than the one asked about (its `PartnerParams` or
+    /// its `job_id`/`user_id` differ): a proxy or cache mixing answers. Never recorded.
+    #[error("the answer from {url} is for another job ({answered}), not the one asked about ({asked})")]
+    WrongJob {
+        url: String,
+        asked: String,
+        answered: String,
+    },
     /// A 2xx answer that is not the JSON this endpoint returns.
     #[error("unparseable answer from {url} (HTTP {status}): {reason}")]
     Unparseable {
@@ -100,7 +117,9 @@ impl ApiError {
             },
             // A garbled or unconfirmed answer may be a proxy's doing; it is retried, and a
             // run that sees only these trips its circuit breaker (both count as systemic).
-            ApiError::Unconfirmed { .. } | ApiError::Unparseable { .. } => RetryClass::Retryable,
+            ApiError::Unconfirmed { .. }
+            | ApiError::Unparseable { .. }
+            | ApiError::WrongJob { .. } => RetryClass::Retryable,
         }
     }
 
@@ -140,6 +159,7 @@ impl ApiError {
             ApiError::HttpStatus { .. } => "http_status",
             ApiError::Api { .. } => "api_code",
             ApiError::Unconfirmed { .. } => "unconfirmed_signature",
+            ApiError::WrongJob { .. } => "wrong_job",
             ApiError::Unparseable { .. } => "unparseable",
         }
     }
@@ -239,8 +259,36 @@ impl SmileClient {
         body.image_links = image_links;
         let url = self.url(Endpoint::JobStatus);
         let (status, bytes) = self.post(Endpoint::JobStatus, &url, &body).await?;
+        // A code other than 2302 is an error whether it comes as an unsigned `{"code",
+        // "error"}` body with a 4xx (handled in `read`) or inside a 200 answer with
+        // `job_complete: false` (seed 000; the Java SDK's 2314 fixture): never "pending".
+        if let Some((code, message, signed)) = job_status_error(&bytes) {
+            let error = ApiError::Api {
+                url: url.clone(),
+                status: status.as_u16(),
+                code,
+                message,
+                retry_after: None,
+            };
+            return match signed {
+                // Unsigned, it is trusted as far as a 4xx error body is: it can make a job
+                // fail or be sent again, never give it a result.
+                None => Err(error),
+                Some((timestamp, signature)) => {
+                    let credential = error.code().is_some_and(codes::is_credential_failure);
+                    // A 2305 says our signature was refused: we may hold the wrong key, so
+                    // its own signature cannot confirm either. It is what it says.
+                    if credential || self.credentials.confirm(&timestamp, &signature) {
+                        Err(error)
+                    } else {
+                        Err(ApiError::Unconfirmed { url })
+                    }
+                }
+            };
+        }
         let mut answer: JobStatusResponse = parse(&url, status, &bytes)?;
         self.confirm(&url, &answer)?;
+        check_job(&url, user_id, job_id, &answer)?;
         answer.raw = String::from_utf8(bytes).ok();
         Ok(answer)
     }
@@ -280,6 +328,13 @@ impl SmileClient {
         } else {
             let result: SignedResult = parse(&url, status, &bytes)?;
             self.confirm(&url, &result)?;
+            if let Some(answered) = &result.result.partner_params {
+                same_job(
+                    &url,
+                    (&body.partner_params.user_id, &body.partner_params.job_id),
+                    (&answered.user_id, &answered.job_id),
+                )?;
+            }
             Ok(SubmitReply::Result(Box::new(result)))
         }
     }
@@ -436,15 +491,83 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-/// Retry-After as seconds or as an HTTP date.
+/// Retry-After as seconds or as an HTTP date, at most [`MAX_RETRY_AFTER`].
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is absurd, not unreadable: the cap.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = when.signed_duration_since(chrono::Utc::now());
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+    Some(wait.to_std().unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+}
+
+/// A job_status body whose `code` is not 2302: the code, its message (`error`, or the
+/// `result` text), and the body's timestamp and signature when it carries both.
+#[allow(clippy::type_complexity)]
+fn job_status_error(bytes: &[u8]) -> Option<(String, Option<String>, Option<(String, String)>)> {
+    let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    let code = match body.get("code")? {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if codes::lookup(&code).map_or(code.as_str(), |c| c.code) == JOB_STATUS_SUCCESS {
+        return None;
+    }
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let message = text("error").or_else(|| text("result")).or_else(|| {
+        body.get("result")
+            .and_then(|r| r.get("ResultText"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    });
+    let signed = text("timestamp").zip(text("signature"));
+    Some((code, message, signed))
+}
+
+/// A job_status answer is about the job asked about: its result's `PartnerParams`, and
+/// the `user_id` / `job_id` it may carry at the top, must be that job's. An answer that
+/// names no job is taken as the one asked about.
+fn check_job(
+    url: &str,
+    user_id: &str,
+    job_id: &str,
+    answer: &JobStatusResponse,
+) -> Result<(), ApiError> {
+    let asked = (user_id, job_id);
+    if let Some(p) = answer
+        .result
+        .as_ref()
+        .and_then(|r| r.as_object())
+        .and_then(|r| r.partner_params.as_ref())
+    {
+        same_job(url, asked, (&p.user_id, &p.job_id))?;
+    }
+    let top = |key: &str| answer.extra.get(key).and_then(|v| v.as_str());
+    same_job(
+        url,
+        asked,
+        (top("user_id").unwrap_or(user_id), top("job_id").unwrap_or(job_id)),
+    )
+}
+
+fn same_job(url: &str, asked: (&str, &str), answered: (&str, &str)) -> Result<(), ApiError> {
+    if asked == answered {
+        return Ok(());
+    }
+    let name = |(user, job): (&str, &str)| {
+        let user: String = user.chars().take(80).collect();
+        let job: String = job.chars().take(80).collect();
+        format!("user_id {user:?}, job_id {job:?}")
+    };
+    Err(ApiError::WrongJob {
+        url: url.to_owned(),
+        asked: name(asked),
+        answered: name(answered),
+    })
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

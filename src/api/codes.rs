@@ -87,7 +87,10 @@ use RetryClass::*;
 
 /// Every code API-FACTS.md and the seeds name.
 pub const CATALOGUE: &[CodeInfo] = &[
-    // job_status call codes
+    // job_status call codes (seeds 000 and 001, "Job Status Codes"). Every code but 2302
+    // is an error, whether it comes in a signed 200 answer with `job_complete: false` or
+    // as an unsigned error body with a 4xx; none of them means "still pending".
+    info("2301", "System error", JobStatus, Some(Error), Retryable),
     info("2302", "Success", JobStatus, None, Final),
     info("2303", "Invalid JSON", JobStatus, Some(Error), Permanent),
     info("2304", "Job not found", JobStatus, Some(Error), Permanent),
@@ -119,10 +122,12 @@ pub const CATALOGUE: &[CodeInfo] = &[
         Some(Error),
         Permanent,
     ),
-    info("2314", "No zip file received", JobStatus, None, Pending),
+    // The job exists without its data (the Java SDK's fixture answers it with
+    // `job_complete: false`): waiting will not bring the data, and sending the job again
+    // meets 2215. It ends the job in error.
+    info("2314", "No zip file received", JobStatus, Some(Error), Permanent),
     // request errors
     info("2201", "System error", Request, Some(Error), Retryable),
-    info("2301", "System error", Request, Some(Error), Retryable),
     info("2401", "System error", Request, Some(Error), Retryable),
     info("2203", "Invalid JSON", Request, Some(Error), Permanent),
     info(
@@ -224,6 +229,11 @@ pub const CATALOGUE: &[CodeInfo] = &[
     ),
 ];
 
+/// The job_status call's own codes, as seeds 000 and 001 list them.
+pub const JOB_STATUS_CODES: &[&str] = &[
+    "2301", "2302", "2303", "2304", "2305", "2307", "2310", "2313", "2314",
+];
+
 /// Looks a code up; numbers sent as JSON numbers or with lost leading zeros are matched
 /// by their four-digit form ("1" and "0001" are the same code).
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
@@ -282,10 +292,27 @@ mod tests {
         assert_eq!(category_of("0814"), Some(Category::ProvisionallyApproved));
         assert_eq!(lookup("1015").unwrap().class, RetryClass::Retryable);
         assert_eq!(lookup("1014").unwrap().class, RetryClass::Permanent);
-        assert_eq!(lookup("2314").unwrap().class, RetryClass::Pending);
+        assert_eq!(lookup("2314").unwrap().class, RetryClass::Permanent);
         assert_eq!(lookup("2205").unwrap().class, RetryClass::Permanent);
         assert_eq!(lookup("2301").unwrap().class, RetryClass::Retryable);
         assert_eq!(category_of("9999"), None);
+    }
+
+    #[test]
+    fn the_seeds_job_status_table_is_here_and_only_2302_is_success() {
+        for code in JOB_STATUS_CODES {
+            let info = lookup(code).unwrap_or_else(|| panic!("{code} missing"));
+            assert_eq!(info.kind, CodeKind::JobStatus, "{code}");
+            if *code == "2302" {
+                assert_eq!(info.class, RetryClass::Final);
+            } else {
+                assert_ne!(info.class, RetryClass::Pending, "{code} is an error");
+                assert_ne!(info.class, RetryClass::Final, "{code} is an error");
+            }
+        }
+        assert_eq!(lookup("2301").unwrap().class, RetryClass::Retryable);
+        assert_eq!(lookup("2304").unwrap().text, "Job not found");
+        assert_eq!(lookup("2307").unwrap().text, "Enrolled user is disabled");
     }
 
     #[test]

@@ -81,6 +81,11 @@ pub struct LimitArgs {
     /// Attempts per job for retryable failures before it gives up [default: 5].
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// Seconds a job may wait for its result after its first request (a callback or
+    /// job_status still pending); then it gives up, "still pending at the deadline", and
+    /// the run ends with exit 3 [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    pub result_timeout: Option<f64>,
 }
 
 /// The checkpoint database and what is shown while running.
@@ -322,6 +327,29 @@ pub struct SandboxArgs {
     /// The per-ID-number window, in seconds (3 days by default).
     #[arg(long, value_name = "SECS", default_value_t = 259_200.0)]
     pub id_limit_window: f64,
+    /// How job_status answers its errors (2303, 2304 job not found, 2305, 2313): `http`,
+    /// an unsigned {"code", "error"} body with a 4xx; `signed`, a signed HTTP 200 body
+    /// with job_complete false and the code; `mixed`, either, drawn per answer from --seed.
+    #[arg(long, value_enum, value_name = "SHAPE", default_value_t = StatusErrorsArg::Http)]
+    pub status_errors: StatusErrorsArg,
+}
+
+/// `--status-errors`: the two readings of seed 000 for job_status errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusErrorsArg {
+    Http,
+    Signed,
+    Mixed,
+}
+
+impl From<StatusErrorsArg> for crate::sandbox::StatusErrors {
+    fn from(a: StatusErrorsArg) -> Self {
+        match a {
+            StatusErrorsArg::Http => Self::Http,
+            StatusErrorsArg::Signed => Self::Signed,
+            StatusErrorsArg::Mixed => Self::Mixed,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -85,6 +85,7 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
         outage: args.outage.as_deref().map(outage).transpose()?,
     };
     config.seed = args.seed;
+    config.status_errors = args.status_errors.into();
     config.callback_delay = Duration::from_millis(args.callback_delay_ms);
     config.callback_attempts = args.callback_attempts.max(1);
     config.id_limit = args.id_limit;

@@ -49,6 +49,10 @@ pub enum Mode {
     Poll,
 }
 
+/// `--result-timeout`'s default: an hour for a job's result to arrive. Smile ID answers
+/// an Identity Verification in seconds; the official SDKs stop polling after about 80 s.
+pub const DEFAULT_RESULT_TIMEOUT: Duration = Duration::from_secs(3600);
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub run_id: i64,
@@ -63,6 +67,9 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// From the start of this execution.
     pub deadline: Option<Duration>,
+    /// How long one job may wait for its result after its first request before it gives
+    /// up ("still pending at the deadline"): nothing waits for ever.
+    pub result_timeout: Duration,
     pub backoff: Backoff,
     pub breaker_threshold: u32,
     /// On a signal, how long in-flight requests may take to finish.

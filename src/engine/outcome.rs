@@ -56,6 +56,10 @@ pub fn health_of_error(e: &ApiError) -> Health {
         ApiError::Unconfirmed { .. } => {
             Health::Systemic(format!("{e} (is the API key right, and is this Smile ID?)"))
         }
+        // Answers mixed between jobs: a proxy or cache in the way is a broken host.
+        ApiError::WrongJob { .. } => Health::Systemic(format!(
+            "{e} (is a proxy or cache between us and Smile ID mixing answers?)"
+        )),
         // A server error or throttling is the server's passing trouble: per job.
         ApiError::HttpStatus { status, .. }
             if *status >= 500 || *status == 408 || *status == 429 =>
@@ -170,18 +174,25 @@ fn from_result(
     json: String,
     refused: JobState,
 ) -> Next {
-    let code = result.result_code.clone();
-    if code.is_none() {
-        // Signed, but no ResultCode: nothing to record as the job's outcome. Asked again
-        // (a sync job_id already created answers 2215 and is read through job_status).
+    let Some(code) = result_code(result.result_code.as_deref()) else {
+        // Signed, but no ResultCode, an empty one, or one that is not four digits: nothing
+        // to record as the job's outcome. Asked again (a sync job_id already created
+        // answers 2215 and is read through job_status).
         return Next::Again {
             state: refused,
             wait: Wait::Retry(None),
             code: None,
-            error: Some(format!("a signed {source} answer without a ResultCode")),
+            error: Some(match result.result_code.as_deref() {
+                None => format!("a signed {source} answer without a ResultCode"),
+                Some(c) => format!(
+                    "a signed {source} answer whose ResultCode {:?} is not a result code",
+                    c.chars().take(40).collect::<String>()
+                ),
+            }),
         };
-    }
-    let info = code.as_deref().and_then(codes::lookup);
+    };
+    let info = codes::lookup(&code);
+    let code = Some(code);
     let class = info.map_or(RetryClass::Final, |i| i.class);
     let fields = ResultFields {
         result_code: code.clone(),
@@ -227,6 +238,19 @@ fn from_result(
             code,
         },
     }
+}
+
+/// A job's ResultCode as four ASCII digits, or `None` when what was sent is not one: a
+/// code that lost its leading zeros as a JSON number (`1` for 0001) gets them back; an
+/// empty code, text, or a job_status call's own code (2302) is not a job's result.
+fn result_code(sent: Option<&str>) -> Option<String> {
+    let code = sent?.trim();
+    let code = match codes::lookup(code) {
+        Some(info) if info.kind == codes::CodeKind::Result => info.code.to_owned(),
+        Some(_) => return None,
+        None => code.to_owned(),
+    };
+    (code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     };
     // An unsure submission that job_status cannot find is sent again (same job_id); a
     // submission refused with 2215 is read through job_status. Each at most once a turn.
-    if next == Some(Next::Resubmit) {
+    let resent = next == Some(Next::Resubmit);
+    if resent {
         next = submit(ctx, &job, &mut events).await;
     }
     if next == Some(Next::ReadStatus) {
@@ -113,7 +114,19 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
         },
         Some(n) => n,
     };
-    let update = to_update(ctx, &job, next);
+    let mut update = to_update(ctx, &job, next);
+    if resent && !update.state.is_final() {
+        // A job sent again because job_status could not find it spends an attempt, so a
+        // server that accepts it and then keeps losing it cannot hold it for ever.
+        let attempts = update.attempts.unwrap_or(job.attempts).max(job.attempts + 1);
+        update.attempts = Some(attempts);
+        if attempts >= i64::from(ctx.config.max_attempts) {
+            update.state = JobState::GaveUp;
+            update.last_error = Some(format!(
+                "gave up after {attempts} attempts: job_status keeps answering 2304 (job not found)"
+            ));
+        }
+    }
     let turn = Turn {
         to: update.state,
         category: update.result.as_ref().and_then(|r| r.category.clone()),
@@ -199,7 +212,15 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
     let keep = job.state;
     let next = match answer {
         Ok(status) => outcome::after_status(&status, keep),
-        Err(e) if e.code() == Some("2304") && job.state == JobState::InFlight => Next::Resubmit,
+        // Not found after we sent it (unsure, or accepted and then lost): sent again with
+        // the same job_id, which Smile ID refuses with 2215 if it has the job after all.
+        Err(e)
+            if e.code() == Some("2304")
+                && matches!(ctx.config.mode, Mode::Submit { .. })
+                && matches!(job.state, JobState::InFlight | JobState::Awaiting) =>
+        {
+            Next::Resubmit
+        }
         Err(e) => outcome::after_error(&e, keep, keep),
     };
     events.push(WriteOp::Event(EventRecord {
@@ -367,6 +388,17 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
                 Wait::Fixed(d) => d,
             };
             update.next_attempt_at = now.saturating_add(millis(delay));
+            if let Some(limit) = result_limit(ctx, job, update.state)
+                && update.next_attempt_at > limit
+            {
+                update.state = JobState::GaveUp;
+                update.last_error = Some(format!(
+                    "still pending at the deadline ({} s after the first request): {}",
+                    ctx.config.result_timeout.as_secs(),
+                    update.last_error.as_deref().unwrap_or("no result")
+                ));
+                return update;
+            }
             if ctx.deadline_at.is_some_and(|d| update.next_attempt_at > d) {
                 update.state = JobState::GaveUp;
                 update.last_error = Some(format!(
@@ -378,6 +410,18 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
         }
         Next::ReadStatus | Next::Resubmit => base,
     }
+}
+
+/// When a job that was sent (or, in a poll run, asked about) stops waiting for its
+/// result: `--result-timeout` after its first request. A submission never sent (queued)
+/// has no such limit: its attempts are bounded by `--max-attempts`.
+fn result_limit(ctx: &Ctx, job: &DueJob, next: JobState) -> Option<i64> {
+    let waiting = match ctx.config.mode {
+        Mode::Poll => true,
+        Mode::Submit { .. } => matches!(next, JobState::InFlight | JobState::Awaiting),
+    };
+    let first = job.first_request_at?;
+    waiting.then(|| first.saturating_add(millis(ctx.config.result_timeout)))
 }
 
 fn millis(d: Duration) -> i64 {
@@ -413,6 +457,7 @@ mod tests {
                 rate_jitter: Duration::ZERO,
                 max_attempts: 3,
                 deadline: None,
+                result_timeout: super::super::DEFAULT_RESULT_TIMEOUT,
                 backoff: Backoff::default(),
                 breaker_threshold: 5,
                 shutdown_grace: Duration::from_secs(1),

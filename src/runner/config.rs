@@ -43,6 +43,8 @@ pub struct Layer {
     pub callback_grace: Option<f64>,
     /// Seconds from the start of an execution after which pending jobs give up.
     pub deadline: Option<f64>,
+    /// Seconds one job may wait for its result after its first request.
+    pub result_timeout: Option<f64>,
     /// The first job_status poll interval (doubling to 60 s).
     pub poll_interval: Option<f64>,
     /// Where the job spec's `[report]` section writes (kept so that `resume` writes them too).
@@ -77,6 +79,7 @@ impl Layer {
             callback_listen,
             callback_grace,
             deadline,
+            result_timeout,
             poll_interval,
             report_dir,
             report_formats
@@ -95,6 +98,7 @@ impl Layer {
             burst: limits.burst,
             concurrency: limits.concurrency,
             max_attempts: limits.max_attempts,
+            result_timeout: limits.result_timeout,
             ..Layer::default()
         }
     }
@@ -116,6 +120,7 @@ impl Layer {
             callback_listen: spec.submit.callback_listen,
             callback_grace: spec.submit.callback_grace,
             deadline: spec.poll.deadline,
+            result_timeout: spec.limits.result_timeout,
             poll_interval: spec.poll.interval,
             report_dir: spec.report.as_ref().map(|r| r.out.clone()),
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
@@ -139,6 +144,7 @@ impl Layer {
             connect_timeout: Some(settings::DEFAULT_CONNECT_TIMEOUT.as_secs_f64()),
             callback_grace: Some(DEFAULT_CALLBACK_GRACE),
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
+            result_timeout: Some(crate::engine::DEFAULT_RESULT_TIMEOUT.as_secs_f64()),
             ..Layer::default()
         }
     }
@@ -241,6 +247,14 @@ impl Layer {
             "--poll-interval",
             self.poll_interval,
             Duration::from_secs_f64(DEFAULT_POLL_INTERVAL),
+        )
+    }
+
+    pub fn result_timeout(&self) -> Result<Duration, Failure> {
+        secs(
+            "--result-timeout",
+            self.result_timeout,
+            crate::engine::DEFAULT_RESULT_TIMEOUT,
         )
     }
 

@@ -204,6 +204,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let concurrency = layer.concurrency()?;
     let max_attempts = layer.max_attempts()?;
     let deadline = layer.deadline()?;
+    let result_timeout = layer.result_timeout()?;
     let poll_interval = layer.poll_interval()?;
     let client = SmileClient::new(client_config).map_err(fatal)?;
 
@@ -294,6 +295,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         rate_jitter: RATE_JITTER,
         max_attempts,
         deadline,
+        result_timeout,
         backoff: Backoff {
             poll_initial: poll_interval,
             ..Backoff::default()

@@ -44,6 +44,21 @@ pub struct Faults {
     pub outage: Option<Outage>,
 }
 
+/// How job_status answers an error (2303, 2304, 2305, 2313). Seed 000 allows two readings
+/// and clients must handle both: the code inside a signed HTTP 200 answer with
+/// `job_complete: false` (the Java SDK's fixture), or an unsigned `{"code", "error"}` body
+/// with a 4xx status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusErrors {
+    /// Unsigned `{"code", "error"}` with a 4xx (404 for 2304).
+    #[default]
+    Http,
+    /// Signed HTTP 200 `{"job_complete": false, "code": "2304", "result": "Job not found"}`.
+    Signed,
+    /// Each error answer one shape or the other, drawn from the seed.
+    Mixed,
+}
+
 /// A job that exists before the server starts (for poll runs): it is answered as pending
 /// until `pending_for` has passed since start, then with the result the authority gives
 /// for `id_info`.
@@ -79,6 +94,8 @@ pub struct SandboxConfig {
     /// Seeds every random choice the server makes (faults), so a run can be replayed.
     pub seed: u64,
     pub preload: Vec<PreloadedJob>,
+    /// The shape of job_status's error answers.
+    pub status_errors: StatusErrors,
 }
 
 impl SandboxConfig {
@@ -97,6 +114,7 @@ impl SandboxConfig {
             id_limit_window: Duration::from_secs(3 * 24 * 3600),
             seed: 0,
             preload: Vec::new(),
+            status_errors: StatusErrors::default(),
         }
     }
 }

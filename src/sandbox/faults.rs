@@ -57,6 +57,11 @@ impl FaultInjector {
         self.faults.throttle_rps.is_some_and(|rps| count > rps)
     }
 
+    /// A fair coin from the same generator (the `mixed` shape of job_status errors).
+    pub fn coin(&self) -> bool {
+        self.draw(|r| r.random_bool(0.5))
+    }
+
     /// Whether the authority is down `elapsed` after start.
     pub fn outage_at(&self, elapsed: Duration) -> bool {
         self.faults.outage.is_some_and(|o| o.contains(elapsed))

@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Faults, Outage, PreloadedJob, SandboxConfig};
+pub use config::{Faults, Outage, PreloadedJob, SandboxConfig, StatusErrors};
 pub use generate::{Generated, GeneratedRow, Mix, generate};
 pub use registry::{Person, Registry, RegistryError};
 pub use stats::Stats;

@@ -104,6 +104,19 @@ pub fn job_status(
     s
 }
 
+/// A job_status error in the signed reading of seed 000: HTTP 200, the code in the body,
+/// `job_complete: false`, and the error's text as `result` (as the Java SDK's fixture
+/// `{"job_complete": false, "code": "2314", "result": "No zip file received"}`).
+pub fn job_status_error(stamp: &SignedStamp, code: &str, message: &str) -> String {
+    let body = serde_json::json!({
+        "job_complete": false,
+        "job_success": false,
+        "code": code,
+        "result": message,
+    });
+    signed(&body.to_string(), stamp)
+}
+
 /// What a load balancer in front of an API says when the service behind it fails.
 pub fn html_500() -> Response {
     let mut r = Response::new(Body::from(

@@ -31,7 +31,7 @@ pub fn router(state: Shared) -> Router {
         .route(
             Endpoint::JobStatus.path(),
             post(
-                |State(st): State<Shared>, body: Bytes| async move { answer(st.job_status(&body)) },
+                |State(st): State<Shared>, body: Bytes| async move { st.job_status(&body) },
             ),
         )
         .route(

@@ -15,7 +15,7 @@ use crate::api::models::{NumberOrString, PartnerParams};
 use super::SandboxError;
 use super::authority::{Authority, Outcome};
 use super::callbacks::CallbackSender;
-use super::config::SandboxConfig;
+use super::config::{SandboxConfig, StatusErrors};
 use super::delay::Delays;
 use super::faults::FaultInjector;
 use super::id_limit::IdLimiter;
@@ -39,6 +39,7 @@ pub struct AppState {
     pub started: Instant,
     pub shutdown: watch::Receiver<bool>,
     pub services: String,
+    pub status_errors: StatusErrors,
 }
 
 fn finished(outcome: &Outcome) -> Arc<Finished> {
@@ -79,6 +80,7 @@ impl AppState {
         let started = Instant::now();
         let state = Self {
             services: super::services::body(&config.registry),
+            status_errors: config.status_errors,
             authority: Authority::new(config.registry),
             jobs: JobStore::new(),
             limiter: IdLimiter::new(config.id_limit, config.id_limit_window),
@@ -123,8 +125,28 @@ impl AppState {
         self.started.elapsed()
     }
 
-    /// `/v1/job_status`.
-    pub fn job_status(&self, body: &[u8]) -> Result<Response, Rejection> {
+    /// `/v1/job_status`, its errors in the configured shape.
+    pub fn job_status(&self, body: &[u8]) -> Response {
+        match self.job_status_answer(body) {
+            Ok(r) => r,
+            Err(rej) => {
+                let signed = match self.status_errors {
+                    StatusErrors::Http => false,
+                    StatusErrors::Signed => true,
+                    StatusErrors::Mixed => self.faults.coin(),
+                };
+                if signed {
+                    let stamp = self.credentials.stamp_now();
+                    let body = respond::job_status_error(&stamp, rej.code, &rej.message);
+                    respond::json(StatusCode::OK, body)
+                } else {
+                    respond::rejection(&rej)
+                }
+            }
+        }
+    }
+
+    fn job_status_answer(&self, body: &[u8]) -> Result<Response, Rejection> {
         let obj = request::object(body, Family::JobStatus)?;
         request::authenticate(&obj, &self.credentials, Family::JobStatus)?;
         let q = request::job_status(&obj)?;
