@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::batch::{self, Batch};
-use smile_recon::sandbox::Faults;
+use smile_recon::sandbox::{Faults, StatusErrors};
 use smile_recon::store::{RunStatus, Store};
 
 const ROWS: usize = 2_000;
@@ -47,7 +47,8 @@ async fn killed_runs_resume_with_nothing_lost_and_nothing_sent_twice() {
         latency_jitter: Duration::from_millis(2),
         outage: None,
     };
-    let b = batch::setup(ROWS, 31, faults, None).await;
+    // job_status errors in either of seed 000's shapes, drawn per answer.
+    let b = batch::setup_shaped(ROWS, 31, faults, None, StatusErrors::Mixed).await;
     let mut kills = 0;
     for (i, after) in common::kill_points(31, 6, 150, 900).into_iter().enumerate() {
         let mut child = spawn(&b, if i == 0 { "submit" } else { "resume" });

@@ -74,7 +74,9 @@ pub enum ApiError {
     Unconfirmed { url: String },
     /// A signed answer about another job than the one asked about (its `PartnerParams` or
     /// its `job_id`/`user_id` differ): a proxy or cache mixing answers. Never recorded.
-    #[error("the answer from {url} is for another job ({answered}), not the one asked about ({asked})")]
+    #[error(
+        "the answer from {url} is for another job ({answered}), not the one asked about ({asked})"
+    )]
     WrongJob {
         url: String,
         asked: String,
@@ -550,7 +552,10 @@ fn check_job(
     same_job(
         url,
         asked,
-        (top("user_id").unwrap_or(user_id), top("job_id").unwrap_or(job_id)),
+        (
+            top("user_id").unwrap_or(user_id),
+            top("job_id").unwrap_or(job_id),
+        ),
     )
 }
 

@@ -125,7 +125,13 @@ pub const CATALOGUE: &[CodeInfo] = &[
     // The job exists without its data (the Java SDK's fixture answers it with
     // `job_complete: false`): waiting will not bring the data, and sending the job again
     // meets 2215. It ends the job in error.
-    info("2314", "No zip file received", JobStatus, Some(Error), Permanent),
+    info(
+        "2314",
+        "No zip file received",
+        JobStatus,
+        Some(Error),
+        Permanent,
+    ),
     // request errors
     info("2201", "System error", Request, Some(Error), Retryable),
     info("2401", "System error", Request, Some(Error), Retryable),

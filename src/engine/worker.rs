@@ -118,7 +118,10 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     if resent && !update.state.is_final() {
         // A job sent again because job_status could not find it spends an attempt, so a
         // server that accepts it and then keeps losing it cannot hold it for ever.
-        let attempts = update.attempts.unwrap_or(job.attempts).max(job.attempts + 1);
+        let attempts = update
+            .attempts
+            .unwrap_or(job.attempts)
+            .max(job.attempts + 1);
         update.attempts = Some(attempts);
         if attempts >= i64::from(ctx.config.max_attempts) {
             update.state = JobState::GaveUp;

@@ -30,9 +30,7 @@ pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .route(
             Endpoint::JobStatus.path(),
-            post(
-                |State(st): State<Shared>, body: Bytes| async move { st.job_status(&body) },
-            ),
+            post(|State(st): State<Shared>, body: Bytes| async move { st.job_status(&body) }),
         )
         .route(
             Endpoint::Verify.path(),

@@ -10,7 +10,7 @@ use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
 use smile_recon::sandbox::{
-    self, Faults, Generated, Mix, PreloadedJob, RunningSandbox, SandboxConfig,
+    self, Faults, Generated, Mix, PreloadedJob, RunningSandbox, SandboxConfig, StatusErrors,
 };
 use smile_recon::store::{JobRecord, Store};
 use tempfile::TempDir;
@@ -31,6 +31,18 @@ pub const MIX: &str = "exact=50,partial=15,transposed=10,nomatch=15,invalid=5,ba
 /// A sandbox with `faults` and a verify manifest of `rows` rows (or, with `poll`, a
 /// job_status manifest over jobs the sandbox already holds, pending for `pending`).
 pub async fn setup(rows: usize, seed: u64, faults: Faults, poll: Option<Duration>) -> Batch {
+    setup_shaped(rows, seed, faults, poll, StatusErrors::Http).await
+}
+
+/// [`setup`] with job_status errors answered in `shape` (signed 200 bodies, 4xx bodies,
+/// or either).
+pub async fn setup_shaped(
+    rows: usize,
+    seed: u64,
+    faults: Faults,
+    poll: Option<Duration>,
+    shape: StatusErrors,
+) -> Batch {
     let dir = tempfile::tempdir().unwrap();
     let mix: Mix = MIX.parse().unwrap();
     let generated = sandbox::generate(rows.max(50), rows, seed, &mix);
@@ -45,7 +57,7 @@ pub async fn setup(rows: usize, seed: u64, faults: Faults, poll: Option<Duration
             Vec::new()
         }
     };
-    let sandbox = start_sandbox(&generated, faults, seed, preload).await;
+    let sandbox = start_shaped(&generated, faults, seed, preload, shape).await;
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, KEY).unwrap();
     let db = dir.path().join("runs.db");
@@ -66,6 +78,16 @@ pub async fn start_sandbox(
     seed: u64,
     preload: Vec<PreloadedJob>,
 ) -> RunningSandbox {
+    start_shaped(generated, faults, seed, preload, StatusErrors::Http).await
+}
+
+async fn start_shaped(
+    generated: &Generated,
+    faults: Faults,
+    seed: u64,
+    preload: Vec<PreloadedJob>,
+    shape: StatusErrors,
+) -> RunningSandbox {
     let mut config = SandboxConfig::new(
         PARTNER.into(),
         smile_recon::api::ApiKey::new(KEY).unwrap(),
@@ -75,6 +97,7 @@ pub async fn start_sandbox(
     config.seed = seed;
     config.callback_delay = Duration::from_millis(20);
     config.preload = preload;
+    config.status_errors = shape;
     sandbox::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
