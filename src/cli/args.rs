@@ -322,6 +322,14 @@ pub struct SandboxArgs {
     /// The per-ID-number window, in seconds (3 days by default).
     #[arg(long, value_name = "SECS", default_value_t = 259_200.0)]
     pub id_limit_window: f64,
+    /// Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1, ::1 and
+    /// localhost); clients trust it with `--ca-cert` (see --tls-cert).
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the --tls certificate here (PEM) before listening; without it, the
+    /// certificate is printed on stderr.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use crate::api::ApiKey;
 use crate::api::models::IdInfo;
 
 use super::registry::Registry;
+use super::tls::TlsConfig;
 
 /// A window during which the ID authority is down: sync calls get 1015, async jobs wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub struct SandboxConfig {
     /// Seeds every random choice the server makes (faults), so a run can be replayed.
     pub seed: u64,
     pub preload: Vec<PreloadedJob>,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl SandboxConfig {
@@ -97,6 +100,7 @@ impl SandboxConfig {
             id_limit_window: Duration::from_secs(3 * 24 * 3600),
             seed: 0,
             preload: Vec::new(),
+            tls: None,
         }
     }
 }
