@@ -64,6 +64,10 @@ pub struct ApiArgs {
     /// Seconds to wait for a connection [default: 10].
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<f64>,
+    /// Also trust the certificates in this PEM file (a private CA, a TLS-inspecting
+    /// proxy's, or `sandbox --tls-cert`'s); the built-in roots stay trusted.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// How hard to push the API.

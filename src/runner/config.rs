@@ -48,6 +48,8 @@ pub struct Layer {
     /// Where the job spec's `[report]` section writes (kept so that `resume` writes them too).
     pub report_dir: Option<PathBuf>,
     pub report_formats: Option<Vec<String>>,
+    /// A PEM file of extra trusted certificates (`--ca-cert`); only its path is kept.
+    pub ca_cert: Option<PathBuf>,
 }
 
 macro_rules! or_fields {
@@ -79,7 +81,8 @@ impl Layer {
             deadline,
             poll_interval,
             report_dir,
-            report_formats
+            report_formats,
+            ca_cert
         )
     }
 
@@ -95,6 +98,7 @@ impl Layer {
             burst: limits.burst,
             concurrency: limits.concurrency,
             max_attempts: limits.max_attempts,
+            ca_cert: api.ca_cert.clone(),
             ..Layer::default()
         }
     }
@@ -119,6 +123,7 @@ impl Layer {
             poll_interval: spec.poll.interval,
             report_dir: spec.report.as_ref().map(|r| r.out.clone()),
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
+            ca_cert: spec.api.ca_cert.clone(),
         }
     }
 
@@ -199,7 +204,17 @@ impl Layer {
             )?,
             request_timeout: secs("--timeout", self.timeout, settings::DEFAULT_TIMEOUT)?,
             credentials,
+            extra_roots: self.extra_roots()?,
         })
+    }
+
+    /// The certificates of `--ca-cert`, read now (once per run), checked one by one.
+    pub fn extra_roots(&self) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Failure> {
+        match &self.ca_cert {
+            None => Ok(Vec::new()),
+            Some(path) => crate::api::load_ca_file(path)
+                .map_err(|e| Failure::fatal(format!("CA certificate (--ca-cert) {e}"))),
+        }
     }
 
     /// `None`: no rate limit (`--rate 0`).
