@@ -185,6 +185,17 @@ async fn without_ca_cert_the_run_stops_and_says_the_certificate_is_not_trusted()
     assert!(said.contains("--ca-cert"), "{said}");
     assert_eq!(t.accepted(), 0, "nothing got through");
     assert!(!said.contains(common::KEY), "the key was printed");
+
+    // The jobs were left pending: resuming with the certificate finishes them.
+    let cert = t.path(&t.cert);
+    let out = smile_recon(
+        &[
+            "resume", "--db", "runs.db", "--ca-cert", &cert, "--rate", "0", "--quiet",
+        ],
+        t.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(t.accepted(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
