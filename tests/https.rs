@@ -190,7 +190,14 @@ async fn without_ca_cert_the_run_stops_and_says_the_certificate_is_not_trusted()
     let cert = t.path(&t.cert);
     let out = smile_recon(
         &[
-            "resume", "--db", "runs.db", "--ca-cert", &cert, "--rate", "0", "--quiet",
+            "resume",
+            "--db",
+            "runs.db",
+            "--ca-cert",
+            &cert,
+            "--rate",
+            "0",
+            "--quiet",
         ],
         t.dir.path(),
     );

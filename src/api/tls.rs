@@ -108,11 +108,21 @@ mod tests {
     #[test]
     fn a_file_without_a_certificate_is_refused_by_name() {
         let p = Path::new("/etc/ca/empty.pem");
-        for text in ["", "not pem at all\n", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"] {
+        for text in [
+            "",
+            "not pem at all\n",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ] {
             let e = parse_ca_pem(p, text.as_bytes()).unwrap_err();
-            assert!(matches!(e, CaCertError::NoCertificate { .. }), "{text:?}: {e:?}");
+            assert!(
+                matches!(e, CaCertError::NoCertificate { .. }),
+                "{text:?}: {e:?}"
+            );
             let msg = e.to_string();
-            assert!(msg.starts_with("/etc/ca/empty.pem: no certificate"), "{msg}");
+            assert!(
+                msg.starts_with("/etc/ca/empty.pem: no certificate"),
+                "{msg}"
+            );
         }
     }
 

@@ -77,7 +77,8 @@ impl TlsConfig {
     }
 
     fn acceptor(&self) -> Result<TlsAcceptor, SandboxError> {
-        let bad = |what: &str, e: &dyn fmt::Display| SandboxError::Config(format!("TLS {what}: {e}"));
+        let bad =
+            |what: &str, e: &dyn fmt::Display| SandboxError::Config(format!("TLS {what}: {e}"));
         let chain = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad("certificate", &e))?;
