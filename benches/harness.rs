@@ -263,6 +263,7 @@ async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Dura
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(30),
         credentials: Credentials::new(PARTNER, ApiKey::new(KEY).unwrap()).unwrap(),
+        extra_roots: Vec::new(),
     })
     .unwrap();
     let next = Arc::new(AtomicUsize::new(0));

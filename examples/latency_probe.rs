@@ -37,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(30),
         credentials: Credentials::new("002", ApiKey::new("bench-key-not-a-secret")?)?,
+        extra_roots: Vec::new(),
     })?;
     let mut tasks = Vec::new();
     for k in 0..concurrency {

@@ -61,6 +61,8 @@ pub struct ApiSpec {
     pub api_key_file: Option<PathBuf>,
     pub timeout: Option<f64>,
     pub connect_timeout: Option<f64>,
+    /// A PEM file of extra trusted certificates (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -123,6 +125,9 @@ impl JobSpec {
         };
         rebase(&mut spec.manifest.path);
         if let Some(f) = spec.api.api_key_file.as_mut() {
+            rebase(f);
+        }
+        if let Some(f) = spec.api.ca_cert.as_mut() {
             rebase(f);
         }
         if let Some(r) = spec.report.as_mut() {
@@ -197,6 +202,7 @@ path = "samples/rows.csv"
 [api]
 env = "production"
 partner_id = "002"
+ca_cert = "../certs/proxy-ca.pem"
 [limits]
 rate = 20
 concurrency = 8
@@ -212,6 +218,8 @@ out = "reports"
         assert_eq!(spec.mode, RunMode::Submit);
         assert_eq!(spec.manifest.path, dir.path().join("samples/rows.csv"));
         assert_eq!(spec.api.env, Some(Environment::Production));
+        let certs = dir.path().parent().unwrap().join("certs/proxy-ca.pem");
+        assert_eq!(spec.api.ca_cert, Some(certs));
         assert_eq!(spec.submit.endpoint, Some(SubmitEndpoint::Verify));
         assert_eq!(spec.report.unwrap().formats.len(), 4);
     }

@@ -36,6 +36,7 @@ fn client(addr: SocketAddr, timeout: Duration) -> SmileClient {
         connect_timeout: Duration::from_secs(2),
         request_timeout: timeout,
         credentials: creds(),
+        extra_roots: Vec::new(),
     })
     .unwrap()
 }

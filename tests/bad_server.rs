@@ -267,6 +267,7 @@ fn client(addr: SocketAddr) -> SmileClient {
         connect_timeout: Duration::from_secs(2),
         request_timeout: TIMEOUT,
         credentials: creds(),
+        extra_roots: Vec::new(),
     })
     .unwrap()
 }

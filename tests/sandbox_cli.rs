@@ -119,3 +119,61 @@ fn a_bad_registry_file_is_reported_with_file_line_and_field() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn with_tls_it_serves_https_with_the_certificate_it_wrote_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("sandbox.pem");
+    let cert_arg = cert.to_str().unwrap();
+    let mut child = spawn(&["--tls", "--tls-cert", cert_arg], Some("cli-tls-key"));
+    let url = base_url(&mut child);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    // Written before the address was printed: a script may read it at once.
+    let pem = std::fs::read(&cert).unwrap();
+    let trusted = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let r = trusted
+        .get(format!("{url}/v1/services"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Valid for localhost by name too.
+    let port = url.rsplit(':').next().unwrap();
+    let r = trusted
+        .get(format!("https://localhost:{port}/v1/services"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Without the certificate, the handshake fails: it is not a publicly trusted one.
+    let untrusting = reqwest::Client::builder().no_proxy().build().unwrap();
+    let e = untrusting
+        .get(format!("{url}/v1/services"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    // Plain HTTP to the TLS port gets no answer it could mistake for the API's.
+    let plain = untrusting
+        .get(format!("http://127.0.0.1:{port}/v1/services"))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    let status = terminate(&mut child);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn tls_cert_without_tls_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--tls-cert", "x.pem"])
+        .env("SMILE_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls"));
+}

@@ -882,6 +882,7 @@ async fn the_projects_client_confirms_the_sandboxs_answers() {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
         credentials: creds(),
+        extra_roots: Vec::new(),
     })
     .unwrap();
     let p = registry().people()[13].clone();

@@ -41,6 +41,8 @@ pub struct ClientConfig {
     /// The bound on one whole request, body included.
     pub request_timeout: Duration,
     pub credentials: Credentials,
+    /// Trusted in addition to the built-in roots (`--ca-cert`; see [`super::tls`]).
+    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// One failed call, sorted by what the caller should do about it.
@@ -208,7 +210,15 @@ pub struct SmileClient {
 impl SmileClient {
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
         let base_url = config.base_url.trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for der in &config.extra_roots {
+            let cert = reqwest::Certificate::from_der(der).map_err(|e| ApiError::Transport {
+                url: base_url.clone(),
+                reason: format!("cannot use an extra trusted certificate: {e}"),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             // A signed body is never replayed to another address behind our back.
@@ -443,9 +453,13 @@ impl SmileClient {
                 timeout: self.request_timeout,
             }
         } else {
+            let mut reason = error_chain(&e);
+            if let Some(hint) = super::tls::untrusted_certificate_hint(&reason) {
+                reason = format!("{reason} ({hint})");
+            }
             ApiError::Transport {
                 url: url.to_owned(),
-                reason: error_chain(&e),
+                reason,
             }
         }
     }

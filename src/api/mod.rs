@@ -9,8 +9,10 @@ pub mod endpoint;
 pub mod id_formats;
 pub mod models;
 pub mod signature;
+pub mod tls;
 
 pub use client::{ApiError, ClientConfig, SmileClient, SubmitReply};
 pub use codes::{Category, RetryClass};
 pub use endpoint::{Endpoint, Environment, SubmitEndpoint};
 pub use signature::{ApiKey, Credentials, SignedStamp};
+pub use tls::{CaCertError, load_ca_file};

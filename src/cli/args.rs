@@ -64,6 +64,10 @@ pub struct ApiArgs {
     /// Seconds to wait for a connection [default: 10].
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<f64>,
+    /// Also trust the certificates in this PEM file (a private CA, a TLS-inspecting
+    /// proxy's, or `sandbox --tls-cert`'s); the built-in roots stay trusted.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// How hard to push the API.
@@ -332,6 +336,14 @@ pub struct SandboxArgs {
     /// with job_complete false and the code; `mixed`, either, drawn per answer from --seed.
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = StatusErrorsArg::Http)]
     pub status_errors: StatusErrorsArg,
+    /// Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1, ::1 and
+    /// localhost); clients trust it with `--ca-cert` (see --tls-cert).
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the --tls certificate here (PEM) before listening; without it, the
+    /// certificate is printed on stderr.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_cert: Option<PathBuf>,
 }
 
 /// `--status-errors`: the two readings of seed 000 for job_status errors.

@@ -96,7 +96,43 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
         let pending = secs_or_zero("--preload-pending", args.preload_pending)?;
         config.preload = sandbox::generate::preload(&rows, pending);
     }
+    if args.tls {
+        config.tls = Some(tls_config(args.tls_cert.as_deref())?);
+    }
     Ok((config, demo))
+}
+
+/// A fresh self-signed certificate, written (PEM) to `cert_file` before the sandbox
+/// listens, so that a script which reads the address can trust the file at once; without a
+/// file, the certificate goes to stderr.
+fn tls_config(cert_file: Option<&Path>) -> Result<sandbox::TlsConfig, Failure> {
+    let tls = sandbox::TlsConfig::self_signed().map_err(|e| Failure::fatal(e.to_string()))?;
+    match cert_file {
+        Some(path) => write_atomically(path, tls.cert_pem()).map_err(|e| {
+            Failure::fatal(format!(
+                "--tls-cert {}: cannot write the certificate: {e}",
+                path.display()
+            ))
+        })?,
+        None => eprint!(
+            "smile-recon sandbox: TLS certificate (for 127.0.0.1, ::1, localhost; \
+             --tls-cert FILE writes it to a file):\n{}",
+            tls.cert_pem()
+        ),
+    }
+    Ok(tls)
+}
+
+/// Writes beside the target and renames, so a reader never sees half a certificate.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "cert".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {

@@ -448,6 +448,7 @@ mod tests {
             connect_timeout: Duration::from_millis(200),
             request_timeout: Duration::from_millis(200),
             credentials: Credentials::new("002", ApiKey::new("test-key").unwrap()).unwrap(),
+            extra_roots: Vec::new(),
         })
         .unwrap();
         let ctx = Ctx {

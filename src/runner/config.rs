@@ -50,6 +50,8 @@ pub struct Layer {
     /// Where the job spec's `[report]` section writes (kept so that `resume` writes them too).
     pub report_dir: Option<PathBuf>,
     pub report_formats: Option<Vec<String>>,
+    /// A PEM file of extra trusted certificates (`--ca-cert`); only its path is kept.
+    pub ca_cert: Option<PathBuf>,
 }
 
 macro_rules! or_fields {
@@ -82,7 +84,8 @@ impl Layer {
             result_timeout,
             poll_interval,
             report_dir,
-            report_formats
+            report_formats,
+            ca_cert
         )
     }
 
@@ -99,6 +102,7 @@ impl Layer {
             concurrency: limits.concurrency,
             max_attempts: limits.max_attempts,
             result_timeout: limits.result_timeout,
+            ca_cert: api.ca_cert.clone(),
             ..Layer::default()
         }
     }
@@ -124,6 +128,7 @@ impl Layer {
             poll_interval: spec.poll.interval,
             report_dir: spec.report.as_ref().map(|r| r.out.clone()),
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
+            ca_cert: spec.api.ca_cert.clone(),
         }
     }
 
@@ -205,7 +210,17 @@ impl Layer {
             )?,
             request_timeout: secs("--timeout", self.timeout, settings::DEFAULT_TIMEOUT)?,
             credentials,
+            extra_roots: self.extra_roots()?,
         })
+    }
+
+    /// The certificates of `--ca-cert`, read now (once per run), checked one by one.
+    pub fn extra_roots(&self) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Failure> {
+        match &self.ca_cert {
+            None => Ok(Vec::new()),
+            Some(path) => crate::api::load_ca_file(path)
+                .map_err(|e| Failure::fatal(format!("CA certificate (--ca-cert) {e}"))),
+        }
     }
 
     /// `None`: no rate limit (`--rate 0`).

@@ -6,6 +6,7 @@ use crate::api::ApiKey;
 use crate::api::models::IdInfo;
 
 use super::registry::Registry;
+use super::tls::TlsConfig;
 
 /// A window during which the ID authority is down: sync calls get 1015, async jobs wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct SandboxConfig {
     pub preload: Vec<PreloadedJob>,
     /// The shape of job_status's error answers.
     pub status_errors: StatusErrors,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl SandboxConfig {
@@ -115,6 +118,7 @@ impl SandboxConfig {
             seed: 0,
             preload: Vec::new(),
             status_errors: StatusErrors::default(),
+            tls: None,
         }
     }
 }

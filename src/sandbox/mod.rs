@@ -23,6 +23,7 @@ mod server;
 mod services;
 mod state;
 mod stats;
+mod tls;
 mod window;
 
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use config::{Faults, Outage, PreloadedJob, SandboxConfig, StatusErrors};
 pub use generate::{Generated, GeneratedRow, Mix, generate};
 pub use registry::{Person, Registry, RegistryError};
 pub use stats::Stats;
+pub use tls::{SELF_SIGNED_NAMES, TlsConfig};
 
 use state::AppState;
 
@@ -55,6 +57,8 @@ pub struct RunningSandbox {
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    /// The certificate served, PEM, when serving HTTPS.
+    cert_pem: Option<String>,
 }
 
 /// How long shutdown waits for requests in flight before it drops them.
@@ -66,6 +70,7 @@ pub async fn start(
     listen: SocketAddr,
 ) -> Result<RunningSandbox, SandboxError> {
     let (stop, stop_rx) = watch::channel(false);
+    let tls = config.tls.clone();
     let state = Arc::new(AppState::new(config, stop_rx.clone())?);
     let bind_err = |e: std::io::Error| SandboxError::Bind {
         addr: listen,
@@ -77,23 +82,37 @@ pub async fn start(
     let addr = listener.local_addr().map_err(bind_err)?;
     let router = server::router(state.clone());
     let mut stopped = stop_rx;
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            // Ends on `true` or when the sender is dropped: either way, stop.
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("sandbox server stopped: {e}");
+    let shutdown = async move {
+        // Ends on `true` or when the sender is dropped: either way, stop.
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let server = match &tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("sandbox server stopped: {e}");
+            }
+        }),
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!("sandbox server stopped: {e}");
+                }
+            })
         }
-    });
+    };
     Ok(RunningSandbox {
         addr,
         state,
         stop,
         server: Some(server),
+        cert_pem: tls.map(|t| t.cert_pem().to_owned()),
     })
 }
 
@@ -102,9 +121,19 @@ impl RunningSandbox {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`: what a client's `--base-url` takes.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS): what a client's `--base-url` takes.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.cert_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The certificate served (PEM) when the sandbox speaks HTTPS: what a client trusts.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
     }
 
     pub fn stats(&self) -> Stats {
