@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::id_types::UnknownIdTypes;
 use crate::api::{ApiKey, ClientConfig, Credentials, Environment, SubmitEndpoint};
 use crate::cli::args::{ApiArgs, LimitArgs};
 use crate::cli::settings;
@@ -48,6 +49,8 @@ pub struct Layer {
     /// Where the job spec's `[report]` section writes (kept so that `resume` writes them too).
     pub report_dir: Option<PathBuf>,
     pub report_formats: Option<Vec<String>>,
+    /// Rows of an id type neither `/v1/services` nor the built-in table knows.
+    pub unknown_id_types: Option<UnknownIdTypes>,
 }
 
 macro_rules! or_fields {
@@ -79,7 +82,8 @@ impl Layer {
             deadline,
             poll_interval,
             report_dir,
-            report_formats
+            report_formats,
+            unknown_id_types
         )
     }
 
@@ -119,6 +123,7 @@ impl Layer {
             poll_interval: spec.poll.interval,
             report_dir: spec.report.as_ref().map(|r| r.out.clone()),
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
+            unknown_id_types: spec.submit.unknown_id_types,
         }
     }
 
@@ -139,8 +144,13 @@ impl Layer {
             connect_timeout: Some(settings::DEFAULT_CONNECT_TIMEOUT.as_secs_f64()),
             callback_grace: Some(DEFAULT_CALLBACK_GRACE),
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
+            unknown_id_types: Some(UnknownIdTypes::default()),
             ..Layer::default()
         }
+    }
+
+    pub fn unknown_id_types(&self) -> UnknownIdTypes {
+        self.unknown_id_types.unwrap_or_default()
     }
 
     /// The `[report]` section this run's configuration carries, if any.
