@@ -727,7 +727,7 @@ async fn services_lists_id_types_with_fields_and_regexes() {
     let v: Value = r.json().await.unwrap();
     for f in smile_recon::api::id_formats::FORMATS {
         let t = &v["id_types"][f.country][f.id_type];
-        assert_eq!(t["id_number_regex"], f.pattern, "{f:?}");
+        assert_eq!(t["id_number_regex"].as_str(), f.pattern, "{f:?}");
         let fields: Vec<&str> = t["required_fields"]
             .as_array()
             .unwrap()

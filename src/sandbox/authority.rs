@@ -216,6 +216,7 @@ mod tests {
             dob: Some(p.dob.clone()),
             gender: Some(p.gender.clone()),
             phone_number: Some(p.phone_number.clone()),
+            bank_code: None,
         }
     }
 

@@ -252,7 +252,7 @@ impl Generated {
     }
 
     /// The verify manifest: country,id_type,id_number,first_name,middle_name,last_name,
-    /// dob,gender,phone_number,user_id,job_id,expected_result_code.
+    /// dob,gender,phone_number,user_id,job_id,expected_result_code,bank_code.
     pub fn write_manifest_csv(&self, path: &Path) -> Result<(), RegistryError> {
         let mut w = csv::Writer::from_path(path).map_err(|e| csv_err(path, e))?;
         for r in &self.rows {
@@ -677,7 +677,7 @@ mod tests {
         let text = std::fs::read_to_string(&manifest).unwrap();
         assert!(text.starts_with(
             "country,id_type,id_number,first_name,middle_name,last_name,dob,gender,\
-             phone_number,user_id,job_id,expected_result_code\n"
+             phone_number,user_id,job_id,expected_result_code,bank_code\n"
         ));
         assert_eq!(read_rows_csv(&manifest).unwrap(), g.rows);
         let poll = dir.path().join("poll.csv");
