@@ -81,7 +81,10 @@ fn one_row_of_every_seed_000_type_is_accepted_with_its_bank_code() {
             panic!("{country} {id_type} refused: {row:?}");
         };
         // bank_code travels in id_info (the request body), not in partner_params.
-        assert_eq!(v.id_info.bank_code.as_deref(), (!bank.is_empty()).then_some(*bank));
+        assert_eq!(
+            v.id_info.bank_code.as_deref(),
+            (!bank.is_empty()).then_some(*bank)
+        );
         assert!(!v.extra.contains_key("bank_code"));
     }
     // What goes on the wire: bank_code beside id_number.
@@ -100,11 +103,11 @@ fn real_format_errors_and_missing_bank_codes_are_refused_by_line_and_field() {
     write_manifest(
         &path,
         &[
-            ("GH", "GHANA_CARD", "GHA-00000000-0", ""),    // 8 digits, not 9
-            ("NG", "V_NIN", "000000000000000", ""),        // 15 characters
+            ("GH", "GHANA_CARD", "GHA-00000000-0", ""), // 8 digits, not 9
+            ("NG", "V_NIN", "000000000000000", ""),     // 15 characters
             ("ZW", "NATIONAL_ID_NO_PHOTO", "000000000", ""), // no letter
-            ("NG", "BANK_ACCOUNT", "0000000000", ""),      // no bank_code
-            ("ZM", "BANK_ACCOUNT", "0000000000000", ""),   // no bank_code
+            ("NG", "BANK_ACCOUNT", "0000000000", ""),   // no bank_code
+            ("ZM", "BANK_ACCOUNT", "0000000000000", ""), // no bank_code
             ("CI", "NATIONAL_ID_NO_PHOTO", "anything", ""), // no published regex: sent
             ("NG", "DRIVERS_LICENSE", "ABC000000000", ""), // known to neither
         ],
@@ -194,7 +197,10 @@ async fn the_runner_takes_the_hosts_types_keeps_them_and_falls_back() {
     host.abort();
     let _ = host.await;
     let (rules, source) = services::id_types(&store, &client(&base), UnknownIdTypes::Refuse).await;
-    assert!(matches!(source, Source::Stored { age_ms } if age_ms >= 0), "{source:?}");
+    assert!(
+        matches!(source, Source::Stored { age_ms } if age_ms >= 0),
+        "{source:?}"
+    );
     assert_eq!(invalid(&read(&manifest_path, &rules)[0]), None);
 
     // 3. Down and nothing kept for this host: the built-in table, which does not know
@@ -258,13 +264,17 @@ async fn the_sandbox_lists_every_type_and_a_run_verifies_one_of_each() {
     }
     for (country, id_type, _, _) in SEED_000 {
         assert!(
-            jobs.iter()
-                .any(|j| j.country.as_deref() == Some(*country)
-                    && j.id_type.as_deref() == Some(*id_type)),
+            jobs.iter().any(|j| j.country.as_deref() == Some(*country)
+                && j.id_type.as_deref() == Some(*id_type)),
             "{country} {id_type} not in the run"
         );
     }
     // The run kept the sandbox's answer.
     let store = Store::open_read_only(&batch.db).unwrap();
-    assert!(store.latest_services(&batch.sandbox.base_url()).unwrap().is_some());
+    assert!(
+        store
+            .latest_services(&batch.sandbox.base_url())
+            .unwrap()
+            .is_some()
+    );
 }

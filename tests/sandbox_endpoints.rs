@@ -666,6 +666,7 @@ async fn preloaded_jobs_are_pending_until_their_time() {
         dob: None,
         gender: None,
         phone_number: None,
+        bank_code: None,
     };
     c.preload = vec![
         PreloadedJob {
@@ -895,6 +896,7 @@ async fn the_projects_client_confirms_the_sandboxs_answers() {
         dob: Some(p.dob.clone()),
         gender: Some(p.gender.clone()),
         phone_number: None,
+        bank_code: None,
     };
     let params = |job: &str| PartnerParams {
         job_id: job.into(),

@@ -243,7 +243,10 @@ mod tests {
         assert!(check("NG", "VOTER_ID", "ab12 cd34 ef").is_ok());
         // Seed 000's types.
         assert!(check("GH", "GHANA_CARD", "GHA-123456789-0").is_ok());
-        assert!(check("GH", "GHANA_CARD", "gha1234567890").is_ok(), "/i, dashes optional");
+        assert!(
+            check("GH", "GHANA_CARD", "gha1234567890").is_ok(),
+            "/i, dashes optional"
+        );
         assert!(check("GH", "GHANA_CARD", "GHA-12345678-0").is_err());
         assert!(check("NG", "BANK_ACCOUNT", "0123456789").is_ok());
         assert!(check("NG", "BANK_ACCOUNT", "012345678").is_err());
@@ -264,7 +267,12 @@ mod tests {
             let f = find(country, id_type).unwrap();
             assert!(f.required_fields().contains(&BANK_CODE), "{f:?}");
         }
-        assert!(!find("NG", "BVN").unwrap().required_fields().contains(&BANK_CODE));
+        assert!(
+            !find("NG", "BVN")
+                .unwrap()
+                .required_fields()
+                .contains(&BANK_CODE)
+        );
     }
 
     #[test]

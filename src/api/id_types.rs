@@ -87,11 +87,7 @@ impl IdTypes {
                         id_formats::compile(p, f.case_insensitive)
                             .expect("documented id regex compiles")
                     }),
-                    required_fields: f
-                        .required_fields()
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect(),
+                    required_fields: f.required_fields().into_iter().map(str::to_owned).collect(),
                     origin: Origin::BuiltIn,
                 },
             );
@@ -315,12 +311,18 @@ mod tests {
             Err(IdNumberError::BadFormat { .. })
         ));
         // A type only the server knows: any non-empty number, its fields as listed.
-        let dl = t.check("NG", "DRIVERS_LICENSE", "ABC000000000").unwrap().unwrap();
+        let dl = t
+            .check("NG", "DRIVERS_LICENSE", "ABC000000000")
+            .unwrap()
+            .unwrap();
         assert_eq!(dl.origin, Origin::Services);
         assert!(dl.pattern.is_none());
         assert!(dl.required_fields.contains(&"dob".to_owned()));
         // Types the answer does not list stay known from the table.
-        assert!(t.check("ZW", "NATIONAL_ID_NO_PHOTO", "000000000A00").is_ok());
+        assert!(
+            t.check("ZW", "NATIONAL_ID_NO_PHOTO", "000000000A00")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -336,7 +338,10 @@ mod tests {
         // The answer's regex wins over the table's.
         assert!(t.check("NG", "BVN", "12345").is_ok());
         assert!(t.check("NG", "BVN", "12345678901").is_err());
-        assert!(t.check("XX", "CARD", "AB1").is_ok(), "/i read from the literal");
+        assert!(
+            t.check("XX", "CARD", "AB1").is_ok(),
+            "/i read from the literal"
+        );
         assert!(t.check("XX", "CARD", "AB12").is_err());
         assert!(t.check("XX", "OTHER", "anything").is_ok());
         assert!(t.check("XX", "OTHER", "").is_err());

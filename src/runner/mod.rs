@@ -273,8 +273,9 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         let (kind, rules) = match plan.mode {
             RunMode::Submit => {
                 // Only rows still to validate need the current id types.
+                let fetched = services::fetch(&client).await;
                 let (rules, _) =
-                    services::id_types(&store, &client, layer.unknown_id_types()).await;
+                    services::resolve(&store, client.base_url(), fetched, layer.unknown_id_types());
                 (RowKind::Verify, rules)
             }
             RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),

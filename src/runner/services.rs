@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::api::SmileClient;
 use crate::api::id_types::{IdTypes, UnknownIdTypes};
 use crate::store::{Store, now_ms};
@@ -23,17 +25,38 @@ pub enum Source {
     BuiltIn,
 }
 
-/// The run's id types and where they came from.
+/// The run's id types and where they came from ([`fetch`], then [`resolve`]).
 pub async fn id_types(
     store: &Store,
     client: &SmileClient,
     unknown: UnknownIdTypes,
 ) -> (IdTypes, Source) {
-    let base = client.base_url().to_owned();
-    let failure = match tokio::time::timeout(SERVICES_TIMEOUT, client.services()).await {
-        Ok(Ok(body)) => match IdTypes::from_services(&body) {
+    let fetched = fetch(client).await;
+    resolve(store, client.base_url(), fetched, unknown)
+}
+
+/// Asks `/v1/services` (within [`SERVICES_TIMEOUT`]). Holds no database handle across the
+/// wait, so that a run's future stays `Send`.
+pub async fn fetch(client: &SmileClient) -> Result<Value, String> {
+    match tokio::time::timeout(SERVICES_TIMEOUT, client.services()).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", SERVICES_TIMEOUT.as_secs())),
+    }
+}
+
+/// The id types from `fetched` (kept in the store when usable), else from the newest
+/// answer kept for `base`, else the built-in table.
+pub fn resolve(
+    store: &Store,
+    base: &str,
+    fetched: Result<Value, String>,
+    unknown: UnknownIdTypes,
+) -> (IdTypes, Source) {
+    let failure = match fetched {
+        Ok(body) => match IdTypes::from_services(&body) {
             Ok(types) => {
-                if let Err(e) = store.save_services(&base, now_ms(), &body.to_string()) {
+                if let Err(e) = store.save_services(base, now_ms(), &body.to_string()) {
                     tracing::warn!(error = %e, "cannot keep the /v1/services answer");
                 }
                 warn_bad_regexes(&types);
@@ -46,10 +69,9 @@ pub async fn id_types(
             }
             Err(e) => e.to_string(),
         },
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {} s", SERVICES_TIMEOUT.as_secs()),
+        Err(e) => e,
     };
-    match store.latest_services(&base) {
+    match store.latest_services(base) {
         Ok(Some(stored)) => {
             let parsed = serde_json::from_str(&stored.body)
                 .map_err(|e| e.to_string())

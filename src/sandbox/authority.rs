@@ -107,8 +107,12 @@ impl Authority {
             result: base(code, text, not_done(verify)),
         };
 
-        if super::id_numbers::authority_check(&id_info.country, &id_info.id_type, &id_info.id_number)
-            .is_err()
+        if super::id_numbers::authority_check(
+            &id_info.country,
+            &id_info.id_type,
+            &id_info.id_number,
+        )
+        .is_err()
         {
             return error("1014", "Error - Unsupported ID number format", "Not Done");
         }

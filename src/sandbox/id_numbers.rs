@@ -17,8 +17,16 @@ use crate::api::id_formats::{self, IdNumberError};
 /// The authority's own format for types without a published regex.
 const UNPUBLISHED: &[(&str, &str, &str)] = &[
     // Côte d'Ivoire: 11 digits, or a letter and 10 digits (the NNI and older numbers).
-    ("CI", "NATIONAL_ID_NO_PHOTO", r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$"),
-    ("CI", "RESIDENT_ID_NO_PHOTO", r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$"),
+    (
+        "CI",
+        "NATIONAL_ID_NO_PHOTO",
+        r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$",
+    ),
+    (
+        "CI",
+        "RESIDENT_ID_NO_PHOTO",
+        r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$",
+    ),
     // Zambia bank accounts: 13 digits, as the type's sample numbers.
     ("ZM", "BANK_ACCOUNT", r"^[0-9]{13}$"),
 ];
@@ -205,7 +213,10 @@ mod tests {
         for f in FORMATS {
             for _ in 0..200 {
                 let n = valid(&mut rng, f.country, f.id_type, "1990-04-12");
-                assert!(authority_check(f.country, f.id_type, &n).is_ok(), "{f:?} {n}");
+                assert!(
+                    authority_check(f.country, f.id_type, &n).is_ok(),
+                    "{f:?} {n}"
+                );
                 let bad = malformed(&n);
                 assert!(
                     authority_check(f.country, f.id_type, &bad).is_err(),

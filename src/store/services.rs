@@ -77,7 +77,14 @@ mod tests {
         store.save_services("http://b", 3, "{}").unwrap();
         let a = store.latest_services("http://a").unwrap().unwrap();
         assert_eq!((a.fetched_at, a.body.as_str()), (8, "{\"n\":8}"));
-        assert_eq!(store.latest_services("http://b").unwrap().unwrap().fetched_at, 3);
+        assert_eq!(
+            store
+                .latest_services("http://b")
+                .unwrap()
+                .unwrap()
+                .fetched_at,
+            3
+        );
         let kept: i64 = store
             .conn
             .query_row(
