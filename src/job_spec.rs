@@ -82,6 +82,9 @@ pub struct SubmitSpec {
     pub callback_url: Option<String>,
     pub callback_listen: Option<SocketAddr>,
     pub callback_grace: Option<f64>,
+    /// `refuse` (default) or `allow` a row whose id type is known neither to
+    /// `/v1/services` nor to the built-in table.
+    pub unknown_id_types: Option<crate::api::id_types::UnknownIdTypes>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

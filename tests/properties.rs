@@ -556,6 +556,7 @@ proptest! {
             dob: Some(request[3].clone()),
             gender: Some(request[4].clone()),
             phone_number: Some(request[5].clone()),
+            bank_code: None,
         };
         let c = Comparison::of(&info, &p);
         let _ = c.overall().code();
@@ -583,6 +584,7 @@ proptest! {
             dob: Some(dob),
             gender: Some(gender),
             phone_number: Some(phone),
+            bank_code: None,
         };
         let c = Comparison::of(&info, &p);
         prop_assert_eq!(

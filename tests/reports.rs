@@ -87,13 +87,21 @@ async fn report_figures_equal_what_the_manifest_expects() {
     );
 
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut refused = 0;
     for row in &b.generated.rows {
+        // 1014 rows are refused before sending (invalid, with no ResultCode) when their
+        // type has a published regex; the others are sent and the API answers 1014.
+        if row.expected_result_code == "1014"
+            && smile_recon::api::id_formats::check(&row.country, &row.id_type, &row.id_number)
+                .is_err()
+        {
+            refused += 1;
+            continue;
+        }
         *expected
             .entry(row.expected_result_code.clone())
             .or_default() += 1;
     }
-    // 1014 rows are refused before sending: invalid, with no ResultCode.
-    let refused = expected.remove("1014").unwrap_or(0);
     assert!(refused > 0 && expected.len() >= 4, "{expected:?}");
     let got: BTreeMap<String, u64> = summary["result_codes"]
         .as_array()

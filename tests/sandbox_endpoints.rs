@@ -666,6 +666,7 @@ async fn preloaded_jobs_are_pending_until_their_time() {
         dob: None,
         gender: None,
         phone_number: None,
+        bank_code: None,
     };
     c.preload = vec![
         PreloadedJob {
@@ -727,7 +728,7 @@ async fn services_lists_id_types_with_fields_and_regexes() {
     let v: Value = r.json().await.unwrap();
     for f in smile_recon::api::id_formats::FORMATS {
         let t = &v["id_types"][f.country][f.id_type];
-        assert_eq!(t["id_number_regex"], f.pattern, "{f:?}");
+        assert_eq!(t["id_number_regex"].as_str(), f.pattern, "{f:?}");
         let fields: Vec<&str> = t["required_fields"]
             .as_array()
             .unwrap()
@@ -896,6 +897,7 @@ async fn the_projects_client_confirms_the_sandboxs_answers() {
         dob: Some(p.dob.clone()),
         gender: Some(p.gender.clone()),
         phone_number: None,
+        bank_code: None,
     };
     let params = |job: &str| PartnerParams {
         job_id: job.into(),

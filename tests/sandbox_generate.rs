@@ -30,6 +30,7 @@ fn body(r: &GeneratedRow) -> Value {
         ("dob", &r.dob),
         ("gender", &r.gender),
         ("phone_number", &r.phone_number),
+        ("bank_code", &r.bank_code),
     ] {
         if !val.is_empty() {
             v[k] = json!(val);

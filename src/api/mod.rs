@@ -7,6 +7,7 @@ pub mod client;
 pub mod codes;
 pub mod endpoint;
 pub mod id_formats;
+pub mod id_types;
 pub mod models;
 pub mod signature;
 pub mod tls;

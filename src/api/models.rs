@@ -83,6 +83,9 @@ pub struct IdInfo {
     pub gender: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    /// The bank of a `BANK_ACCOUNT` id type (NG: the CBN code; ZM: the institution code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
 }
 
 /// The body of `/v1/job_status`.

@@ -169,6 +169,11 @@ pub struct SubmitArgs {
     pub report: RunReportArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// A row whose id type neither /v1/services nor the built-in table knows: refuse it
+    /// (invalid, naming its line and field) or allow it (sent; the API judges) [default:
+    /// refuse].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub unknown_id_types: Option<crate::api::id_types::UnknownIdTypes>,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,7 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
         callback_url: args.callback_url,
         callback_listen: args.callback_listen,
         callback_grace: args.callback_grace,
+        unknown_id_types: args.unknown_id_types,
         ..Layer::from_flags(&args.api, &args.limits)
     };
     execute(

@@ -2,6 +2,8 @@
 //! streamed (never the whole file in memory) and validated one by one; a bad row becomes
 //! an `invalid` row naming its line, field and reason, and the rest go on.
 
+use crate::api::id_types::IdTypes;
+
 mod csv_source;
 mod error;
 mod job_id;
@@ -50,13 +52,34 @@ pub fn fingerprint(source: &ManifestSource) -> Result<String, ManifestError> {
     }
 }
 
-/// Reads every row in order and hands it to `f`. Rows on lines up to `skip_through` are
-/// read but not handed on (staging that resumes after its last staged line).
+/// Reads every row in order and hands it to `f`, validating against the built-in id type
+/// table (unknown types refused). Rows on lines up to `skip_through` are read but not
+/// handed on (staging that resumes after its last staged line).
 pub fn read<E>(
     source: &ManifestSource,
     kind: RowKind,
     job_id_salt: &str,
     skip_through: i64,
+    f: impl FnMut(Row) -> Result<(), E>,
+) -> Result<ManifestSummary, ReadError<E>> {
+    read_with(
+        source,
+        kind,
+        job_id_salt,
+        skip_through,
+        IdTypes::builtin_shared(),
+        f,
+    )
+}
+
+/// [`read`] against the given id types (a run's `/v1/services` answer merged with the
+/// built-in table, and its `--unknown-id-types`).
+pub fn read_with<E>(
+    source: &ManifestSource,
+    kind: RowKind,
+    job_id_salt: &str,
+    skip_through: i64,
+    rules: &IdTypes,
     mut f: impl FnMut(Row) -> Result<(), E>,
 ) -> Result<ManifestSummary, ReadError<E>> {
     let mut summary = ManifestSummary::default();
@@ -65,7 +88,7 @@ pub fn read<E>(
         if raw.line <= skip_through {
             return Ok(());
         }
-        let row = validate::row(columns, kind, job_id_salt, raw);
+        let row = validate::row(columns, kind, job_id_salt, rules, raw);
         if matches!(row.body, RowBody::Invalid(_)) {
             summary.invalid += 1;
         } else {

@@ -1,6 +1,7 @@
 //! Turning a raw row into a [`Row`]: required fields, ISO dates, gender, known country and
-//! id_type, the ID number's documented format (API-FACTS.md). The first problem found is
-//! the row's reason.
+//! id_type, the ID number's format and the fields its id type needs (the run's [`IdTypes`]:
+//! `/v1/services` merged with the built-in table). The first problem found is the row's
+//! reason.
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use super::job_id::derive_job_id;
 use super::row::{ExpectedStatus, PollRow, Row, RowBody, RowError, VerifyRow};
 use super::{RawRow, RowKind};
 use crate::api::id_formats;
+use crate::api::id_types::IdTypes;
 use crate::api::models::IdInfo;
 
 /// A cell longer than this is refused (no real name, number or id is near it).
@@ -32,6 +34,7 @@ const VERIFY_COLUMNS: &[&str] = &[
     "user_id",
     "job_id",
     "expected_result_code",
+    "bank_code",
 ];
 const VERIFY_REQUIRED: &[&str] = &[
     "country",
@@ -124,6 +127,13 @@ impl Cells<'_> {
         }
     }
 
+    /// Whether the row gives a (non-empty) value for `field`, in any column of that name.
+    /// A job_id is derived when absent, so it is always given.
+    fn gives(&self, field: &str) -> bool {
+        let field = field.trim().to_ascii_lowercase();
+        field == "job_id" || self.get(&field).is_some()
+    }
+
     fn required(&self, column: &str) -> Result<&str, RowError> {
         self.get(column)
             .ok_or_else(|| self.error(column, "is required but empty"))
@@ -205,20 +215,34 @@ pub fn check_dob(dob: &str) -> Result<(), String> {
         .map_err(|_| "is not a real calendar date".into())
 }
 
-fn verify(cells: &Cells) -> Result<VerifyRow, RowError> {
+fn verify(cells: &Cells, rules: &IdTypes) -> Result<VerifyRow, RowError> {
     for column in VERIFY_REQUIRED {
         cells.required(column)?;
     }
     let country = cells.required("country")?;
     let id_type = cells.required("id_type")?;
     let id_number = cells.required("id_number")?;
-    if let Err(e) = id_formats::check(country, id_type, id_number) {
-        let field = match e {
-            id_formats::IdNumberError::UnknownCountry(_) => "country",
-            id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
-            id_formats::IdNumberError::BadFormat { .. } => "id_number",
-        };
-        return Err(cells.error(field, e.to_string()));
+    match rules.check(country, id_type, id_number) {
+        Err(e) => {
+            let field = match e {
+                id_formats::IdNumberError::UnknownCountry { .. } => "country",
+                id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
+                id_formats::IdNumberError::BadFormat { .. } => "id_number",
+            };
+            return Err(cells.error(field, e.to_string()));
+        }
+        Ok(Some(known)) => {
+            for field in &known.required_fields {
+                if !cells.gives(field) {
+                    return Err(cells.error(
+                        field,
+                        format!("is required for {country} {id_type} but empty or missing"),
+                    ));
+                }
+            }
+        }
+        // An unknown type let through (--unknown-id-types allow): the API judges it.
+        Ok(None) => {}
     }
     let dob = cells.get("dob");
     if let Some(d) = dob {
@@ -249,6 +273,7 @@ fn verify(cells: &Cells) -> Result<VerifyRow, RowError> {
             dob: owned(dob),
             gender,
             phone_number: owned(phone_number),
+            bank_code: owned(cells.get("bank_code")),
         },
         extra: cells.extra(),
         expected_result_code: cells.expected_result_code()?,
@@ -272,8 +297,9 @@ fn poll(cells: &Cells) -> Result<PollRow, RowError> {
     })
 }
 
-/// Validates one raw row. Always returns a row: a bad one as [`RowBody::Invalid`].
-pub fn row(columns: &Columns, kind: RowKind, salt: &str, raw: RawRow) -> Row {
+/// Validates one raw row against the run's id types. Always returns a row: a bad one as
+/// [`RowBody::Invalid`].
+pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: RawRow) -> Row {
     let RawRow { line, cells, error } = raw;
     let cells = Cells {
         columns,
@@ -313,7 +339,7 @@ pub fn row(columns: &Columns, kind: RowKind, salt: &str, raw: RawRow) -> Row {
                 );
             }
             match kind {
-                RowKind::Verify => verify(&cells).map(|v| RowBody::Verify(Box::new(v))),
+                RowKind::Verify => verify(&cells, rules).map(|v| RowBody::Verify(Box::new(v))),
                 RowKind::Poll => poll(&cells).map(RowBody::Poll),
             }
         }),
@@ -384,7 +410,13 @@ mod tests {
             cells: header(cells),
             error: None,
         };
-        row(&columns, RowKind::Verify, "salt", raw)
+        row(
+            &columns,
+            RowKind::Verify,
+            "salt",
+            IdTypes::builtin_shared(),
+            raw,
+        )
     }
 
     fn invalid_field(row: &Row) -> Option<&str> {

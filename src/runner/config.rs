@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::id_types::UnknownIdTypes;
 use crate::api::{ApiKey, ClientConfig, Credentials, Environment, SubmitEndpoint};
 use crate::cli::args::{ApiArgs, LimitArgs};
 use crate::cli::settings;
@@ -52,6 +53,8 @@ pub struct Layer {
     pub report_formats: Option<Vec<String>>,
     /// A PEM file of extra trusted certificates (`--ca-cert`); only its path is kept.
     pub ca_cert: Option<PathBuf>,
+    /// Rows of an id type neither `/v1/services` nor the built-in table knows.
+    pub unknown_id_types: Option<UnknownIdTypes>,
 }
 
 macro_rules! or_fields {
@@ -85,7 +88,8 @@ impl Layer {
             poll_interval,
             report_dir,
             report_formats,
-            ca_cert
+            ca_cert,
+            unknown_id_types
         )
     }
 
@@ -129,6 +133,7 @@ impl Layer {
             report_dir: spec.report.as_ref().map(|r| r.out.clone()),
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
             ca_cert: spec.api.ca_cert.clone(),
+            unknown_id_types: spec.submit.unknown_id_types,
         }
     }
 
@@ -150,8 +155,13 @@ impl Layer {
             callback_grace: Some(DEFAULT_CALLBACK_GRACE),
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
             result_timeout: Some(crate::engine::DEFAULT_RESULT_TIMEOUT.as_secs_f64()),
+            unknown_id_types: Some(UnknownIdTypes::default()),
             ..Layer::default()
         }
+    }
+
+    pub fn unknown_id_types(&self) -> UnknownIdTypes {
+        self.unknown_id_types.unwrap_or_default()
     }
 
     /// The `[report]` section this run's configuration carries, if any.

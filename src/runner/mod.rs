@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod progress;
+pub mod services;
 pub mod signals;
 pub mod staging;
 pub mod summary;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api::{SmileClient, SubmitEndpoint};
+use crate::api::{self, SmileClient, SubmitEndpoint};
 use crate::engine::{self, Backoff, EngineConfig, Mode, Stop, Tally};
 use crate::exit::{Failure, Outcome};
 use crate::job_spec::{JobSpec, RunMode};
@@ -270,11 +271,17 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     };
 
     if run.status == RunStatus::Staging {
-        let kind = match plan.mode {
-            RunMode::Submit => RowKind::Verify,
-            RunMode::Poll => RowKind::Poll,
+        let (kind, rules) = match plan.mode {
+            RunMode::Submit => {
+                // Only rows still to validate need the current id types.
+                let fetched = services::fetch(&client).await;
+                let (rules, _) =
+                    services::resolve(&store, client.base_url(), fetched, layer.unknown_id_types());
+                (RowKind::Verify, rules)
+            }
+            RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),
         };
-        staging::stage(&mut store, &run, &plan.source, kind)?;
+        staging::stage(&mut store, &run, &plan.source, kind, &rules)?;
     }
 
     let (counts, categories) = store.counts(run.id).map_err(fatal)?;

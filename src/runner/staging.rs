@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::api::id_types::IdTypes;
 use crate::engine::SubmitInput;
 use crate::exit::Failure;
 use crate::manifest::{self, ManifestSource, ReadError, Row, RowBody, RowKind};
@@ -18,11 +19,13 @@ pub fn job_id_salt(run: &RunRecord) -> String {
 }
 
 /// Stages the rest of a run's manifest (all of it for a new run) and marks the run ready.
+/// Verify rows are checked against `rules` (the run's id types).
 pub fn stage(
     store: &mut Store,
     run: &RunRecord,
     source: &ManifestSource,
     kind: RowKind,
+    rules: &IdTypes,
 ) -> Result<StageCounts, Failure> {
     let started = Instant::now();
     let skip_through = store.max_staged_line(run.id).map_err(fatal)?;
@@ -40,7 +43,7 @@ pub fn stage(
         batch.clear();
         Ok(())
     };
-    let result = manifest::read(source, kind, &salt, skip_through, |row| {
+    let result = manifest::read_with(source, kind, &salt, skip_through, rules, |row| {
         batch.push(new_job(row));
         if batch.len() >= BATCH {
             flush(store, &mut batch)?;

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value, json};
 
-use crate::api::id_formats;
 use crate::api::models::{IdInfo, PartnerParams, VerifyResult};
 
 use super::matching::Comparison;
@@ -108,7 +107,13 @@ impl Authority {
             result: base(code, text, not_done(verify)),
         };
 
-        if id_formats::check(&id_info.country, &id_info.id_type, &id_info.id_number).is_err() {
+        if super::id_numbers::authority_check(
+            &id_info.country,
+            &id_info.id_type,
+            &id_info.id_number,
+        )
+        .is_err()
+        {
             return error("1014", "Error - Unsupported ID number format", "Not Done");
         }
         if !available {
@@ -215,6 +220,7 @@ mod tests {
             dob: Some(p.dob.clone()),
             gender: Some(p.gender.clone()),
             phone_number: Some(p.phone_number.clone()),
+            bank_code: None,
         }
     }
 

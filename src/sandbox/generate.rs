@@ -189,6 +189,9 @@ pub struct GeneratedRow {
     pub job_id: String,
     #[serde(default)]
     pub expected_result_code: String,
+    /// A bank account's bank (empty for other id types).
+    #[serde(default)]
+    pub bank_code: String,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -208,6 +211,7 @@ impl GeneratedRow {
             dob: opt(&self.dob),
             gender: opt(&self.gender),
             phone_number: opt(&self.phone_number),
+            bank_code: opt(&self.bank_code),
         }
     }
 
@@ -248,7 +252,7 @@ impl Generated {
     }
 
     /// The verify manifest: country,id_type,id_number,first_name,middle_name,last_name,
-    /// dob,gender,phone_number,user_id,job_id,expected_result_code.
+    /// dob,gender,phone_number,user_id,job_id,expected_result_code,bank_code.
     pub fn write_manifest_csv(&self, path: &Path) -> Result<(), RegistryError> {
         let mut w = csv::Writer::from_path(path).map_err(|e| csv_err(path, e))?;
         for r in &self.rows {
@@ -425,6 +429,9 @@ impl Builder<'_> {
             user_id: format!("u{}-{person_index:06}", self.seed),
             job_id: format!("j{}-{row:07}", self.seed),
             expected_result_code: String::new(),
+            bank_code: super::id_numbers::bank_code(&p.country, &p.id_type, person_index)
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
@@ -637,7 +644,8 @@ mod tests {
             match r.expected_result_code.as_str() {
                 "1013" => assert!(found.is_none()),
                 "1014" => assert!(
-                    crate::api::id_formats::check(&r.country, &r.id_type, &r.id_number).is_err()
+                    super::id_numbers::authority_check(&r.country, &r.id_type, &r.id_number)
+                        .is_err()
                 ),
                 code => {
                     let p = found.expect("a registered person");
@@ -669,7 +677,7 @@ mod tests {
         let text = std::fs::read_to_string(&manifest).unwrap();
         assert!(text.starts_with(
             "country,id_type,id_number,first_name,middle_name,last_name,dob,gender,\
-             phone_number,user_id,job_id,expected_result_code\n"
+             phone_number,user_id,job_id,expected_result_code,bank_code\n"
         ));
         assert_eq!(read_rows_csv(&manifest).unwrap(), g.rows);
         let poll = dir.path().join("poll.csv");

@@ -1,8 +1,75 @@
 //! Synthetic ID numbers: ones that match each id_type's documented regex (for registry
 //! people and for well-formed numbers the authority does not know) and ones that do not
-//! (to provoke 1014). A unit test runs every generated number through `id_formats::check`.
+//! (to provoke 1014). A unit test runs every generated number through `authority_check`.
+//!
+//! The authority judges a number by its published regex, and for the types Smile ID
+//! publishes none for (the client then sends any non-empty number) by a format of its
+//! own, taken from the sample numbers of each type's page, so that the sandbox still
+//! answers 1014 for a malformed one.
+
+use std::sync::OnceLock;
 
 use rand::{Rng, RngExt};
+use regex_lite::Regex;
+
+use crate::api::id_formats::{self, IdNumberError};
+
+/// The authority's own format for types without a published regex.
+const UNPUBLISHED: &[(&str, &str, &str)] = &[
+    // Côte d'Ivoire: 11 digits, or a letter and 10 digits (the NNI and older numbers).
+    (
+        "CI",
+        "NATIONAL_ID_NO_PHOTO",
+        r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$",
+    ),
+    (
+        "CI",
+        "RESIDENT_ID_NO_PHOTO",
+        r"^(?:[0-9]{11}|[A-Za-z][0-9]{10})$",
+    ),
+    // Zambia bank accounts: 13 digits, as the type's sample numbers.
+    ("ZM", "BANK_ACCOUNT", r"^[0-9]{13}$"),
+];
+
+fn unpublished(country: &str, id_type: &str) -> Option<&'static Regex> {
+    static COMPILED: OnceLock<Vec<Regex>> = OnceLock::new();
+    let compiled = COMPILED.get_or_init(|| {
+        UNPUBLISHED
+            .iter()
+            // Constants; a unit test runs every one of them.
+            .map(|(_, _, p)| Regex::new(p).expect("authority format compiles"))
+            .collect()
+    });
+    UNPUBLISHED
+        .iter()
+        .position(|(c, t, _)| *c == country && *t == id_type)
+        .map(|i| &compiled[i])
+}
+
+/// How this sandbox's ID authority judges an ID number: its published format, or the
+/// authority's own where none is published.
+pub fn authority_check(country: &str, id_type: &str, number: &str) -> Result<(), IdNumberError> {
+    id_formats::check(country, id_type, number)?;
+    match unpublished(country, id_type) {
+        Some(re) if !re.is_match(number) => Err(IdNumberError::BadFormat {
+            country: country.to_owned(),
+            id_type: id_type.to_owned(),
+            pattern: re.as_str().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A bank code for a bank account type (a few of each country's documented codes), so
+/// that generated rows carry the `bank_code` their type needs. `None` for other types.
+pub fn bank_code(country: &str, id_type: &str, i: usize) -> Option<&'static str> {
+    let codes: &[&str] = match (country, id_type) {
+        ("NG", "BANK_ACCOUNT") => &["044", "058", "011", "033", "232"],
+        ("ZM", "BANK_ACCOUNT") => &["zanaco", "absa", "stanbic", "fnb", "indo"],
+        _ => return None,
+    };
+    Some(codes[i % codes.len()])
+}
 
 const DIGITS: &[u8] = b"0123456789";
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -73,6 +140,29 @@ pub fn valid<R: Rng + ?Sized>(rng: &mut R, country: &str, id_type: &str, dob: &s
             s.push_str(["CM", "CF"][rng.random_range(0..2)]);
             pick(rng, UPPER_DIGITS, 12, &mut s);
         }
+        ("CI", "NATIONAL_ID_NO_PHOTO") => {
+            if rng.random_bool(0.5) {
+                pick(rng, UPPER, 1, &mut s);
+                pick(rng, DIGITS, 10, &mut s);
+            } else {
+                digits(rng, 11, &mut s);
+            }
+        }
+        ("CI", "RESIDENT_ID_NO_PHOTO") => digits(rng, 11, &mut s),
+        ("GH", "GHANA_CARD") => {
+            s.push_str("GHA-");
+            digits(rng, 9, &mut s);
+            s.push('-');
+            pick(rng, DIGITS, 1, &mut s);
+        }
+        ("NG", "BANK_ACCOUNT") => pick(rng, DIGITS, 10, &mut s),
+        ("NG", "V_NIN") => pick(rng, UPPER_DIGITS, 16, &mut s),
+        ("ZM", "BANK_ACCOUNT") => pick(rng, DIGITS, 13, &mut s),
+        ("ZW", "NATIONAL_ID_NO_PHOTO") => {
+            digits(rng, 9, &mut s);
+            pick(rng, UPPER, 1, &mut s);
+            pick(rng, DIGITS, 2, &mut s);
+        }
         _ => digits(rng, 10, &mut s),
     }
     s
@@ -113,7 +203,7 @@ pub fn malformed(number: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::id_formats::{FORMATS, check};
+    use crate::api::id_formats::FORMATS;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -123,11 +213,32 @@ mod tests {
         for f in FORMATS {
             for _ in 0..200 {
                 let n = valid(&mut rng, f.country, f.id_type, "1990-04-12");
-                assert!(check(f.country, f.id_type, &n).is_ok(), "{f:?} {n}");
+                assert!(
+                    authority_check(f.country, f.id_type, &n).is_ok(),
+                    "{f:?} {n}"
+                );
                 let bad = malformed(&n);
-                assert!(check(f.country, f.id_type, &bad).is_err(), "{f:?} {bad}");
+                assert!(
+                    authority_check(f.country, f.id_type, &bad).is_err(),
+                    "{f:?} {bad}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn the_authority_judges_unpublished_types_by_its_own_format() {
+        assert!(authority_check("CI", "NATIONAL_ID_NO_PHOTO", "C0123456789").is_ok());
+        assert!(authority_check("CI", "NATIONAL_ID_NO_PHOTO", "12345678901").is_ok());
+        assert!(authority_check("CI", "NATIONAL_ID_NO_PHOTO", "1234").is_err());
+        assert!(authority_check("ZM", "BANK_ACCOUNT", "0000000000000").is_ok());
+        assert!(authority_check("ZM", "BANK_ACCOUNT", "000000000000").is_err());
+        for (c, t, _) in UNPUBLISHED {
+            let f = id_formats::find(c, t).expect("an unpublished type is in the table");
+            assert!(f.pattern.is_none(), "{c} {t} has a published regex now");
+        }
+        assert_eq!(bank_code("NG", "BANK_ACCOUNT", 0), Some("044"));
+        assert_eq!(bank_code("NG", "BVN", 0), None);
     }
 
     #[test]

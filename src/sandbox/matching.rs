@@ -458,6 +458,7 @@ mod tests {
             dob: Some("1990-04-13".into()),
             gender: None,
             phone_number: Some("08031234567".into()),
+            bank_code: None,
         };
         let c = Comparison::of(&req, &p);
         assert_eq!(

@@ -216,9 +216,9 @@ impl Registry {
             }
             let (country, id_type, id_number) =
                 (values[0].clone(), values[1].clone(), values[2].clone());
-            if let Err(e) = id_formats::check(&country, &id_type, &id_number) {
+            if let Err(e) = id_numbers::authority_check(&country, &id_type, &id_number) {
                 let field = match e {
-                    id_formats::IdNumberError::UnknownCountry(_) => "country",
+                    id_formats::IdNumberError::UnknownCountry { .. } => "country",
                     id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
                     id_formats::IdNumberError::BadFormat { .. } => "id_number",
                 };
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(a.people(), b.people());
         assert_ne!(a.people(), Registry::generate(500, 43).people());
         for p in a.people() {
-            assert!(id_formats::check(&p.country, &p.id_type, &p.id_number).is_ok());
+            assert!(id_numbers::authority_check(&p.country, &p.id_type, &p.id_number).is_ok());
             assert!(chrono::NaiveDate::parse_from_str(&p.dob, "%Y-%m-%d").is_ok());
             assert!(p.gender == "M" || p.gender == "F");
             assert_ne!(p.first_name, p.last_name);

@@ -193,7 +193,7 @@ pub struct SubmitBody {
     pub callback_url: Option<String>,
 }
 
-const ID_FIELDS: [&str; 9] = [
+const ID_FIELDS: [&str; 10] = [
     "country",
     "id_type",
     "id_number",
@@ -203,12 +203,13 @@ const ID_FIELDS: [&str; 9] = [
     "dob",
     "gender",
     "phone_number",
+    "bank_code",
 ];
 
 pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, Rejection> {
     // Types first, over every field, so a request with both faults learns about the
     // wrong type (the one a client cannot fix by adding a field).
-    let mut fields: [Option<String>; 9] = Default::default();
+    let mut fields: [Option<String>; 10] = Default::default();
     for (slot, name) in fields.iter_mut().zip(ID_FIELDS) {
         *slot = opt_string(obj, name)?;
     }
@@ -250,6 +251,20 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
             return Err(missing(Family::Request, ID_FIELDS[i]));
         }
     }
+    // A type's own required inputs (a bank account's bank_code).
+    if let (Some(country), Some(id_type)) = (&fields[0], &fields[1])
+        && let Some(format) = crate::api::id_formats::find(country, id_type)
+    {
+        for extra in format.extra_required {
+            let given = ID_FIELDS
+                .iter()
+                .position(|f| f == extra)
+                .is_some_and(|i| fields[i].is_some());
+            if !given {
+                return Err(missing(Family::Request, extra));
+            }
+        }
+    }
     let Some(params) = params else {
         return Err(missing(Family::Request, "partner_params"));
     };
@@ -286,6 +301,7 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
         dob,
         gender,
         phone_number,
+        bank_code,
     ] = fields;
     Ok(SubmitBody {
         id_info: IdInfo {
@@ -298,6 +314,7 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
             dob,
             gender,
             phone_number,
+            bank_code,
         },
         partner_params: PartnerParams {
             job_id,

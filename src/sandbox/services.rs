@@ -1,10 +1,11 @@
 //! `GET /v1/services`: the supported id types per country, with the fields a request
-//! needs, the documented ID number regex, and a test ID number from this sandbox's
-//! registry. Built once at start: it never changes while the server runs.
+//! needs (a bank account's `bank_code` included), the published ID number regex (`null`
+//! where Smile ID publishes none), and a test ID number from this sandbox's registry.
+//! Built once at start: it never changes while the server runs.
 
 use serde_json::{Map, Value, json};
 
-use crate::api::id_formats::{FORMATS, REQUIRED_FIELDS};
+use crate::api::id_formats::FORMATS;
 
 use super::registry::Registry;
 
@@ -17,7 +18,7 @@ pub fn body(registry: &Registry) -> String {
             .find(|p| p.country == f.country && p.id_type == f.id_type)
             .map(|p| p.id_number.clone());
         let entry = json!({
-            "required_fields": REQUIRED_FIELDS,
+            "required_fields": f.required_fields(),
             "id_number_regex": f.pattern,
             "case_insensitive": f.case_insensitive,
             "test_data": test_data,
@@ -42,8 +43,12 @@ mod tests {
         let v: Value = serde_json::from_str(&body(&reg)).unwrap();
         for f in FORMATS {
             let t = &v["id_types"][f.country][f.id_type];
-            assert_eq!(t["id_number_regex"], f.pattern);
-            assert!(t["required_fields"].as_array().unwrap().len() >= 5);
+            assert_eq!(t["id_number_regex"].as_str(), f.pattern);
+            let fields = t["required_fields"].as_array().unwrap();
+            assert!(fields.len() >= 5);
+            for extra in f.extra_required {
+                assert!(fields.iter().any(|v| v == extra), "{f:?}");
+            }
             assert!(t["test_data"].is_string(), "{f:?}");
         }
     }

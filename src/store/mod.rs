@@ -8,6 +8,7 @@ mod jobs;
 pub mod lock;
 mod reports;
 mod runs;
+mod services;
 pub mod state;
 mod write;
 
@@ -23,6 +24,7 @@ pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use lock::DbLock;
 pub use reports::{DriftPair, Latency};
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
+pub use services::StoredServices;
 pub use state::JobState;
 pub use write::{EventRecord, JobUpdate, ResultFields, WriteOp};
 
@@ -32,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/002_job_id_index_without_state.sql"),
     include_str!("../../migrations/003_active_index_without_in.sql"),
     include_str!("../../migrations/004_drop_events_by_job.sql"),
+    include_str!("../../migrations/005_services_cache.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
