@@ -158,6 +158,7 @@ fn client(base_url: &str) -> SmileClient {
         connect_timeout: std::time::Duration::from_secs(2),
         request_timeout: std::time::Duration::from_secs(2),
         credentials: Credentials::new("002", ApiKey::new("k").unwrap()).unwrap(),
+        extra_roots: Vec::new(),
     })
     .unwrap()
 }

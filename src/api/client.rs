@@ -621,6 +621,40 @@ mod tests {
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+        for absurd in [
+            "999999",
+            "99999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(absurd));
+            assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER), "{absurd}");
+        }
+    }
+
+    #[test]
+    fn job_status_codes_other_than_2302_are_errors_in_either_shape() {
+        let signed = br#"{"timestamp":"t","signature":"s","job_complete":false,"code":"2304","result":"Job not found"}"#;
+        assert_eq!(
+            job_status_error(signed),
+            Some((
+                "2304".into(),
+                Some("Job not found".into()),
+                Some(("t".into(), "s".into()))
+            ))
+        );
+        let bare = br#"{"code":2314,"error":"No zip file received"}"#;
+        assert_eq!(
+            job_status_error(bare),
+            Some(("2314".into(), Some("No zip file received".into()), None))
+        );
+        for ok in [
+            &br#"{"code":"2302","job_complete":false,"result":"Job is still being processed"}"#[..],
+            br#"{"code":2302,"job_complete":true}"#,
+            b"not json",
+            br#"{"job_complete":true}"#,
+        ] {
+            assert_eq!(job_status_error(ok), None);
+        }
     }
 
     #[test]

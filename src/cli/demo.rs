@@ -15,7 +15,7 @@ use crate::job_spec::RunMode;
 use crate::manifest::ManifestSource;
 use crate::report::{Format, ReportOptions};
 use crate::runner::{self, Layer, ProgressMode, Request, Target};
-use crate::sandbox::{self, Faults, Mix, SandboxConfig};
+use crate::sandbox::{self, Faults, Mix, SandboxConfig, StatusErrors};
 use crate::store::{JobState, Store};
 
 use super::args::{DemoArgs, FailOn};
@@ -131,6 +131,9 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     let key = ApiKey::new(format!("demo-{key}")).map_err(fatal)?;
     let mut config = SandboxConfig::new(PARTNER.into(), key.clone(), generated.registry.clone());
     config.seed = SEED;
+    // job_status errors in both of seed 000's shapes (signed 200 bodies and 4xx bodies),
+    // drawn per answer, so the demo meets both readings a real server may give.
+    config.status_errors = StatusErrors::Mixed;
     config.callback_delay = Duration::from_millis(300);
     config.faults = Faults {
         latency: Duration::from_millis(20),

@@ -125,8 +125,9 @@ pub fn after_run(
         None => {
             let store = Store::open_read_only(db).map_err(fatal)?;
             let run = store.run(finished.run_id).map_err(fatal)?;
-            let reconciles = run.is_some_and(|r| r.mode == "poll")
-                && store.has_expectations(finished.run_id).map_err(fatal)?;
+            // A poll run always reconciles: a job Smile ID does not know (2304) disagrees
+            // with the manifest even without expectations.
+            let reconciles = run.is_some_and(|r| r.mode == "poll");
             if !reconciles {
                 // Nothing to reconcile: the exit code is the run's own.
                 return Ok(apply_fail_on(

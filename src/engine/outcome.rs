@@ -404,6 +404,34 @@ mod tests {
     }
 
     #[test]
+    fn a_result_code_that_is_not_four_digits_is_never_final() {
+        for bad in ["", "  ", "abcd", "10200", "2302", "2304", "1O20", "١٠٢٠"] {
+            assert!(
+                matches!(
+                    after_result(&signed(bad), "callback", JobState::Queued),
+                    Next::Again { .. }
+                ),
+                "{bad:?} was taken as final"
+            );
+        }
+        // A code sent as a JSON number loses its leading zeros: it gets them back.
+        match after_result(&signed("1"), "sync", JobState::Queued) {
+            Next::Final {
+                result: Some(r), ..
+            } => assert_eq!(r.result_code.as_deref(), Some("0001")),
+            other => panic!("{other:?}"),
+        }
+        // An unknown but well-formed code is still a result (no category).
+        assert!(matches!(
+            after_result(&signed("9876"), "sync", JobState::Queued),
+            Next::Final {
+                state: JobState::Done,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_signed_answer_without_a_result_code_is_never_final() {
         let mut s = signed("1020");
         s.result.result_code = None;

@@ -180,9 +180,15 @@ pub fn build(
             Some(false) => signatures.unconfirmed += 1,
             None => {}
         }
-        if poll_run && (job.expected_status.is_some() || job.expected_result_code.is_some()) {
+        let expects = job.expected_status.is_some() || job.expected_result_code.is_some();
+        let found = if poll_run {
+            reconcile::check(&job)
+        } else {
+            None
+        };
+        if poll_run && (expects || found.is_some()) {
             reconciliation.checked += 1;
-            if let Some(kind) = reconcile::check(&job) {
+            if let Some(kind) = found {
                 reconciliation.discrepancies += 1;
                 *reconciliation
                     .by_kind

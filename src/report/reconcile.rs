@@ -41,21 +41,23 @@ fn approved(job: &JobRecord) -> Option<bool> {
     }
 }
 
-/// The disagreement for one job of a poll run, if it has expectations and one.
+/// The disagreement for one job of a poll run, if it has one. A job Smile ID does not
+/// know (2304) always disagrees: a poll manifest says the job exists. Every other kind
+/// needs the row's expectations.
 pub fn check(job: &JobRecord) -> Option<DiscrepancyKind> {
+    if job.state == JobState::Invalid {
+        return None;
+    }
+    let has_result = job.result_code.is_some() && job.state == JobState::Done;
+    if !has_result && job.last_code.as_deref() == Some("2304") {
+        return Some(DiscrepancyKind::JobNotFound);
+    }
     let expected_status = job.expected_status.as_deref();
     let expected_code = job.expected_result_code.as_deref();
     if expected_status.is_none() && expected_code.is_none() {
         return None;
     }
-    if job.state == JobState::Invalid {
-        return None;
-    }
-    let has_result = job.result_code.is_some() && job.state == JobState::Done;
     if !has_result {
-        if job.last_code.as_deref() == Some("2304") {
-            return Some(DiscrepancyKind::JobNotFound);
-        }
         // Still pending when the run stopped (deadline), or an error: a disagreement only
         // if the records say the job is complete.
         return match (expected_status, job.state) {

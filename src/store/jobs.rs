@@ -339,8 +339,9 @@ impl Store {
         )
     }
 
-    /// The jobs of a run that carry an expectation, without their input and result JSON
-    /// (empty and `None` here): what reconciliation reads, at a fraction of the cost.
+    /// The jobs of a run that carry an expectation, or that Smile ID does not know (2304),
+    /// without their input and result JSON (empty and `None` here): what reconciliation
+    /// reads, at a fraction of the cost.
     pub fn for_each_expectation(
         &self,
         run_id: i64,
@@ -352,7 +353,8 @@ impl Store {
              result_text, job_success, category, smile_job_id, result_source, NULL, \
              signature_confirmed, expected_result_code, expected_status, first_request_at, \
              completed_at FROM jobs WHERE run_id = ?1 \
-             AND (expected_status IS NOT NULL OR expected_result_code IS NOT NULL)",
+             AND (expected_status IS NOT NULL OR expected_result_code IS NOT NULL \
+             OR last_code = '2304')",
             run_id,
             f,
         )

@@ -75,19 +75,6 @@ impl Store {
         })
     }
 
-    /// Whether any job of the run carries an expectation (only then is there anything to
-    /// reconcile).
-    pub fn has_expectations(&self, run_id: i64) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE run_id = ?1 AND \
-                 (expected_status IS NOT NULL OR expected_result_code IS NOT NULL))",
-                [run_id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
-    }
-
     /// Requests by kind (submit, job_status, callback) in a run's event log.
     pub fn events_by_kind(&self, run_id: i64) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
