@@ -6,6 +6,8 @@
 # its own directory (kept between runs, like the Python venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/sandbox.sh
+. scripts/lib/sandbox.sh
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "node/npm not found: installing them with apt-get"
@@ -42,18 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-url=""
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/^listening on //p' "$work/out")
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$url" ]; then
-    echo "the sandbox did not start:" >&2
-    cat "$work/err" >&2
-    exit 1
-fi
+url=$(wait_listening "$pid" "$work/out" "$work/err")
 case "$url" in
 https://*) ;;
 *)
@@ -88,13 +79,4 @@ fi
 run_node NODE_EXTRA_CA_CERTS="$cert" node scripts/node_sdk_check.js "$SDK_DIR" "$url" 002 \
     "$timestamp $signature"
 
-# SIGTERM must stop it cleanly, with exit status 0.
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "the sandbox exited $status on SIGTERM:" >&2
-    cat "$work/err" >&2
-    exit 1
-fi
-echo "sandbox --tls stopped cleanly on SIGTERM"
+stop_cleanly "$pid" "$work/err" "sandbox --tls"

@@ -4,6 +4,8 @@
 # (which built target/debug/smile-recon); installs its own venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/sandbox.sh
+. scripts/lib/sandbox.sh
 
 VENV="${SDK_VENV:-${TMPDIR:-/tmp}/smile-recon-sdk-venv}"
 if ! "$VENV/bin/python" -c 'import smile_id_core' 2>/dev/null; then
@@ -25,28 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-url=""
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/^listening on //p' "$out")
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$url" ]; then
-    echo "the sandbox did not start:" >&2
-    cat "$err" >&2
-    exit 1
-fi
+url=$(wait_listening "$pid" "$out" "$err")
 
 "$VENV/bin/python" scripts/sdk_check.py "$url" 002
 
-# SIGTERM must stop it cleanly, with exit status 0.
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "the sandbox exited $status on SIGTERM:" >&2
-    cat "$err" >&2
-    exit 1
-fi
-echo "sandbox stopped cleanly on SIGTERM"
+stop_cleanly "$pid" "$err" "the sandbox"
