@@ -407,3 +407,175 @@ async fn a_result_that_never_comes_gives_up_at_the_result_timeout() {
     assert!(job.polls >= 2, "{job:?}");
     sb.shutdown().await;
 }
+
+/// A job whose next poll would come after its `--result-timeout` is asked once more at
+/// the limit itself: a result that came in between is recorded, not given up on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_comes_just_before_the_result_timeout_is_recorded() {
+    let mut config = common::config();
+    let person = config.registry.people()[0].clone();
+    // Polls at 0 s, then 2-4 s (still pending), then the cadence would wait 4-8 s more:
+    // past the 5 s limit, while the result is ready at 4.5 s.
+    config.preload = vec![PreloadedJob {
+        user_id: "u-1".into(),
+        job_id: "ready-at-4.5s".into(),
+        id_info: smile_recon::api::models::IdInfo {
+            country: person.country.clone(),
+            id_type: person.id_type.clone(),
+            id_number: person.id_number.clone(),
+            ..Default::default()
+        },
+        enhanced: true,
+        pending_for: Duration::from_millis(4_500),
+    }];
+    let sb = common::start(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        "poll.csv",
+        "user_id,job_id\nu-1,ready-at-4.5s\n",
+    );
+    let db = dir.path().join("runs.db");
+    let (out, _) = run(
+        &[
+            "poll",
+            "--manifest",
+            &manifest,
+            "--result-timeout",
+            "5",
+            "--poll-interval",
+            "4",
+        ],
+        &db,
+        &sb.base_url(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let job = &jobs(&db)[0];
+    assert_eq!(job.state, JobState::Done, "{job:?}");
+    assert_eq!(job.result_code.as_deref(), Some("1012"));
+    sb.shutdown().await;
+}
+
+/// A job_status *error* about another job (top level, or in the result's `PartnerParams`)
+/// is never taken as this job's, signed or not: systemic, the breaker stops the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_about_another_job_are_never_recorded() {
+    let other = json!({"job_id": "someone-else", "user_id": "other-user"});
+    let answers = [
+        signed(
+            json!({"job_complete": false, "code": "2304", "result": "Job not found",
+                      "job_id": "someone-else", "user_id": "other-user"}),
+        ),
+        signed(json!({"job_complete": false, "code": "2310",
+                      "result": {"ResultText": "No enrolled user found", "PartnerParams": other}})),
+        json!({"code": "2314", "error": "No zip file received", "job_id": "someone-else"}),
+    ];
+    for answer in answers {
+        let body = answer.clone();
+        let url = stand_in(Arc::new(move |_path, _body| {
+            json_response(StatusCode::OK, body.clone())
+        }))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let poll = write(
+            dir.path(),
+            "poll.csv",
+            &(0..8).fold("user_id,job_id\n".to_owned(), |s, i| {
+                s + &format!("user-{i},job-{i}\n")
+            }),
+        );
+        let db = dir.path().join("poll.db");
+        let (out, _) = run(
+            &["poll", "--manifest", &poll, "--concurrency", "1"],
+            &db,
+            &url,
+            Duration::from_secs(60),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{answer}: {err}");
+        assert!(err.contains("another job"), "{err}");
+        for job in jobs(&db) {
+            assert!(!job.state.is_final(), "{answer}: {job:?}");
+        }
+    }
+}
+
+/// A signed answer with code 2302 but no `job_complete` is not Smile ID's answer shape:
+/// unparseable and systemic, never a job "failed with 2302 Success".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_code_without_job_complete_fails_no_job() {
+    let url = stand_in(Arc::new(|_path, body| {
+        let params = json!({"job_id": body["job_id"], "user_id": body["user_id"]});
+        json_response(
+            StatusCode::OK,
+            signed(json!({"job_success": true, "code": "2302",
+                          "result": {"ResultCode": "1020", "PartnerParams": params}})),
+        )
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let poll = write(
+        dir.path(),
+        "poll.csv",
+        &(0..8).fold("user_id,job_id\n".to_owned(), |s, i| {
+            s + &format!("user-{i},job-{i}\n")
+        }),
+    );
+    let db = dir.path().join("poll.db");
+    let (out, _) = run(
+        &["poll", "--manifest", &poll, "--concurrency", "1"],
+        &db,
+        &url,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    for job in jobs(&db) {
+        assert!(!job.state.is_final(), "{job:?}");
+    }
+}
+
+/// `--result-timeout` bounds a job's wait even when its next turn (the callback grace
+/// here, 30 s) would come later: an async submission whose result never comes ends at
+/// the limit, not at the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_timeout_bounds_the_callback_grace() {
+    let url = stand_in(Arc::new(|path, _body| match path {
+        "/v2/verify_async" => json_response(StatusCode::OK, json!({"success": true})),
+        "/v1/job_status" => json_response(
+            StatusCode::OK,
+            signed(
+                json!({"job_complete": false, "job_success": false, "code": "2302",
+                          "result": "Job is still being processed"}),
+            ),
+        ),
+        _ => json_response(StatusCode::NOT_FOUND, json!({"error": "no"})),
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = verify_manifest(dir.path(), 3);
+    let db = dir.path().join("runs.db");
+    let (out, took) = run(
+        &[
+            "submit",
+            "--manifest",
+            &manifest,
+            "--callback-listen",
+            "127.0.0.1:0",
+            "--callback-grace",
+            "30",
+            "--result-timeout",
+            "3",
+        ],
+        &db,
+        &url,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    for job in jobs(&db) {
+        assert_eq!(job.state, JobState::GaveUp, "{job:?}");
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("still pending at the deadline"), "{error}");
+    }
+}

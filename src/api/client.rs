@@ -274,29 +274,35 @@ impl SmileClient {
         // A code other than 2302 is an error whether it comes as an unsigned `{"code",
         // "error"}` body with a 4xx (handled in `read`) or inside a 200 answer with
         // `job_complete: false` (seed 000; the Java SDK's 2314 fixture): never "pending".
-        if let Some((code, message, signed)) = job_status_error(&bytes) {
-            let error = ApiError::Api {
-                url: url.clone(),
-                status: status.as_u16(),
-                code,
-                message,
-                retry_after: None,
-            };
-            return match signed {
-                // Unsigned, it is trusted as far as a 4xx error body is: it can make a job
-                // fail or be sent again, never give it a result.
-                None => Err(error),
-                Some((timestamp, signature)) => {
-                    let credential = error.code().is_some_and(codes::is_credential_failure);
-                    // A 2305 says our signature was refused: we may hold the wrong key, so
-                    // its own signature cannot confirm either. It is what it says.
-                    if credential || self.credentials.confirm(&timestamp, &signature) {
-                        Err(error)
-                    } else {
-                        Err(ApiError::Unconfirmed { url })
-                    }
+        if let Some(found) = job_status_error(&bytes) {
+            if let Some((timestamp, signature)) = &found.stamp {
+                // A 2305 says our signature was refused: we may hold the wrong key, so its
+                // own signature cannot confirm either. It is what it says.
+                if !codes::is_credential_failure(&found.code)
+                    && !self.credentials.confirm(timestamp, signature)
+                {
+                    return Err(ApiError::Unconfirmed { url });
                 }
-            };
+            }
+            // Signed or not (an unsigned one is trusted as far as an unsigned 4xx error
+            // body is: it can make a job fail or be sent again, never give it a result),
+            // an error about another job is never taken as this job's.
+            let (user, job) = &found.named;
+            same_job(
+                &url,
+                (user_id, job_id),
+                (
+                    user.as_deref().unwrap_or(user_id),
+                    job.as_deref().unwrap_or(job_id),
+                ),
+            )?;
+            return Err(ApiError::Api {
+                url,
+                status: status.as_u16(),
+                code: found.code,
+                message: found.message,
+                retry_after: None,
+            });
         }
         let mut answer: JobStatusResponse = parse(&url, status, &bytes)?;
         self.confirm(&url, &answer)?;
@@ -494,6 +500,10 @@ fn parse<T: DeserializeOwned>(url: &str, status: StatusCode, bytes: &[u8]) -> Re
 fn error_code(bytes: &[u8]) -> Option<(String, Option<String>)> {
     let body: ApiErrorBody = serde_json::from_slice(bytes).ok()?;
     let code = body.code?;
+    // Success is never an error: a 2302 body that did not parse is unparseable.
+    if is_success(code.trim()) {
+        return None;
+    }
     // A job_status answer also has a `code`; it is an error body only without the fields
     // a real answer carries.
     if body.extra.contains_key("job_complete") || body.extra.contains_key("ResultCode") {
@@ -520,28 +530,68 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
 }
 
-/// A job_status body whose `code` is not 2302: the code, its message (`error`, or the
-/// `result` text), and the body's timestamp and signature when it carries both.
-#[allow(clippy::type_complexity)]
-fn job_status_error(bytes: &[u8]) -> Option<(String, Option<String>, Option<(String, String)>)> {
-    let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
-    let code = match body.get("code")? {
-        serde_json::Value::String(s) => s.trim().to_owned(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    if codes::lookup(&code).map_or(code.as_str(), |c| c.code) == JOB_STATUS_SUCCESS {
+/// A job_status body whose `code` is not 2302 (in the body, whatever the HTTP status).
+#[derive(Debug, PartialEq)]
+struct StatusError {
+    code: String,
+    /// `error`, or the `result` text, or the result's `ResultText`.
+    message: Option<String>,
+    /// The body's timestamp and signature, when it carries both.
+    stamp: Option<(String, String)>,
+    /// The job the body names (top-level `user_id` / `job_id`, or the result's
+    /// `PartnerParams`), when it names one.
+    named: (Option<String>, Option<String>),
+}
+
+/// The `code` alone, so that a success answer costs no second full parse.
+#[derive(serde::Deserialize)]
+struct CodeOnly {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+/// A code as text: `"2304"`, ` 2304 `, `2304` and `2304.0` are the same code.
+fn code_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => (f as i64).to_string(),
+            _ => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn is_success(code: &str) -> bool {
+    codes::lookup(code).map_or(code, |c| c.code) == JOB_STATUS_SUCCESS
+}
+
+fn job_status_error(bytes: &[u8]) -> Option<StatusError> {
+    let code = code_of(
+        serde_json::from_slice::<CodeOnly>(bytes)
+            .ok()?
+            .code
+            .as_ref()?,
+    )?;
+    if is_success(&code) {
         return None;
     }
-    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let message = text("error").or_else(|| text("result")).or_else(|| {
-        body.get("result")
-            .and_then(|r| r.get("ResultText"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-    });
-    let signed = text("timestamp").zip(text("signature"));
-    Some((code, message, signed))
+    let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let result = body.get("result");
+    let message = text(body.get("error"))
+        .or_else(|| text(result))
+        .or_else(|| text(result.and_then(|r| r.get("ResultText"))));
+    let stamp = text(body.get("timestamp")).zip(text(body.get("signature")));
+    let params = result.and_then(|r| r.get("PartnerParams"));
+    let named = |key: &str| text(body.get(key)).or_else(|| text(params.and_then(|p| p.get(key))));
+    Some(StatusError {
+        code,
+        message,
+        stamp,
+        named: (named("user_id"), named("job_id")),
+    })
 }
 
 /// A job_status answer is about the job asked about: its result's `PartnerParams`, and
@@ -636,25 +686,40 @@ mod tests {
         let signed = br#"{"timestamp":"t","signature":"s","job_complete":false,"code":"2304","result":"Job not found"}"#;
         assert_eq!(
             job_status_error(signed),
-            Some((
-                "2304".into(),
-                Some("Job not found".into()),
-                Some(("t".into(), "s".into()))
-            ))
+            Some(StatusError {
+                code: "2304".into(),
+                message: Some("Job not found".into()),
+                stamp: Some(("t".into(), "s".into())),
+                named: (None, None),
+            })
         );
-        let bare = br#"{"code":2314,"error":"No zip file received"}"#;
+        let bare = br#"{"code":2314.0,"error":"No zip file received","job_id":"j"}"#;
         assert_eq!(
             job_status_error(bare),
-            Some(("2314".into(), Some("No zip file received".into()), None))
+            Some(StatusError {
+                code: "2314".into(),
+                message: Some("No zip file received".into()),
+                stamp: None,
+                named: (None, Some("j".into())),
+            })
+        );
+        let about = br#"{"code":"2310","result":{"PartnerParams":{"user_id":"u2","job_id":"j2"}}}"#;
+        assert_eq!(
+            job_status_error(about).map(|e| e.named),
+            Some((Some("u2".into()), Some("j2".into())))
         );
         for ok in [
             &br#"{"code":"2302","job_complete":false,"result":"Job is still being processed"}"#[..],
             br#"{"code":2302,"job_complete":true}"#,
+            br#"{"code":2302.0}"#,
+            br#"{"code":" 2302 "}"#,
             b"not json",
             br#"{"job_complete":true}"#,
         ] {
             assert_eq!(job_status_error(ok), None);
         }
+        // A success code that did not parse as an answer is not an error body either.
+        assert_eq!(error_code(br#"{"code":"2302","job_success":true}"#), None);
     }
 
     #[test]

@@ -29,11 +29,21 @@ pub enum CaCertError {
     },
     #[error("{}: not readable PEM: {reason}", path.display())]
     BadPem { path: PathBuf, reason: String },
+    #[error(
+        "{}: larger than {} MiB; a CA bundle is a few hundred KiB (is this the right file?)",
+        path.display(), MAX_CA_FILE_BYTES / (1024 * 1024)
+    )]
+    TooLarge { path: PathBuf },
 }
+
+/// A CA file larger than this is refused unread: the system's whole bundle is about
+/// 200 KiB, and `--ca-cert /dev/zero` must not eat the machine's memory.
+pub const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a PEM file of one or more certificates, each checked as a trust anchor.
 pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaCertError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => CaCertError::Missing {
             path: path.to_owned(),
         },
@@ -41,7 +51,18 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaCertE
             path: path.to_owned(),
             reason: e.to_string(),
         },
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(unreadable)?
+        .take(MAX_CA_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(CaCertError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
     parse_ca_pem(path, &bytes)
 }
 
@@ -95,6 +116,14 @@ mod tests {
             .unwrap()
             .cert
             .pem()
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_unread() {
+        match load_ca_file(Path::new("/dev/zero")) {
+            Err(CaCertError::TooLarge { path }) => assert_eq!(path, Path::new("/dev/zero")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
     /// Seconds a job may wait for its result after its first request (a callback or
-    /// job_status still pending); then it gives up, "still pending at the deadline", and
-    /// the run ends with exit 3 [default: 3600].
+    /// job_status still pending); it is asked once more at that moment, then gives up,
+    /// "still pending at the deadline", and the run ends with exit 3 (4 in a poll run when
+    /// the row expected a result) [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub result_timeout: Option<f64>,
 }

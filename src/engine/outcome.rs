@@ -244,13 +244,15 @@ fn from_result(
 /// code that lost its leading zeros as a JSON number (`1` for 0001) gets them back; an
 /// empty code, text, or a job_status call's own code (2302) is not a job's result.
 fn result_code(sent: Option<&str>) -> Option<String> {
-    let code = sent?.trim();
-    let code = match codes::lookup(code) {
-        Some(info) if info.kind == codes::CodeKind::Result => info.code.to_owned(),
-        Some(_) => return None,
-        None => code.to_owned(),
-    };
-    (code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+    let code = sent?;
+    if code.is_empty() || code.len() > 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match codes::lookup(code) {
+        Some(info) if info.kind == codes::CodeKind::Result => Some(info.code.to_owned()),
+        Some(_) => None,
+        None => Some(format!("{code:0>4}")),
+    }
 }
 
 #[cfg(test)]
@@ -405,7 +407,9 @@ mod tests {
 
     #[test]
     fn a_result_code_that_is_not_four_digits_is_never_final() {
-        for bad in ["", "  ", "abcd", "10200", "2302", "2304", "1O20", "١٠٢٠"] {
+        for bad in [
+            "", "  ", "abcd", "10200", "2302", "2304", "1O20", "١٠٢٠", " 1020 ",
+        ] {
             assert!(
                 matches!(
                     after_result(&signed(bad), "callback", JobState::Queued),

@@ -76,6 +76,8 @@ impl Drop for Held<'_> {
 /// Works one job for one turn. A tripped breaker, or a run that stops while the request
 /// waits for the limiter, leaves the job untouched.
 async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
+    // If this turn sends the job's first request, its result's time limit counts from here.
+    let turn_started = now_ms();
     let mut events = Vec::new();
     let mut next = match (&ctx.config.mode, job.state) {
         (Mode::Submit { .. }, JobState::Queued) => {
@@ -114,6 +116,7 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
         },
         Some(n) => n,
     };
+    job.first_request_at.get_or_insert(turn_started);
     let mut update = to_update(ctx, &job, next);
     if resent && !update.state.is_final() {
         // A job sent again because job_status could not find it spends an attempt, so a
@@ -394,6 +397,12 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
             if let Some(limit) = result_limit(ctx, job, update.state)
                 && update.next_attempt_at > limit
             {
+                if now < limit {
+                    // The next turn would come after the limit: one last ask at the limit
+                    // itself, so a result that came in between is not missed.
+                    update.next_attempt_at = limit;
+                    return update;
+                }
                 update.state = JobState::GaveUp;
                 update.last_error = Some(format!(
                     "still pending at the deadline ({} s after the first request): {}",
@@ -405,7 +414,9 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
             if ctx.deadline_at.is_some_and(|d| update.next_attempt_at > d) {
                 update.state = JobState::GaveUp;
                 update.last_error = Some(format!(
-                    "not final at the deadline: {}",
+                    "not final at the deadline: its next turn ({} s from now) would come \
+                     after the run's --deadline: {}",
+                    delay.as_secs(),
                     update.last_error.as_deref().unwrap_or("still pending")
                 ));
             }
