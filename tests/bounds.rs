@@ -383,3 +383,202 @@ fn core_dumps_are_off_while_the_key_is_held() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.get(4..6), Some(&["0", "0"][..]), "{line}");
 }
+
+mod manifests {
+    use std::path::Path;
+
+    use smile_recon::manifest::{
+        self, ManifestError, ManifestSource, ReadError, Row, RowBody, RowKind,
+    };
+
+    const HEAD: &str = "country,id_type,id_number,first_name,last_name,user_id";
+    const ROW: &str = "KE,NATIONAL_ID,12345678,Amina,Otieno,u-1";
+
+    fn read(path: &Path, kind: RowKind) -> Result<Vec<Row>, ManifestError> {
+        let mut rows = Vec::new();
+        match manifest::read(
+            &ManifestSource::Csv(path.to_owned()),
+            kind,
+            "salt",
+            0,
+            |row| {
+                rows.push(row);
+                Ok::<(), std::convert::Infallible>(())
+            },
+        ) {
+            Ok(_) => Ok(rows),
+            Err(ReadError::Manifest(e)) => Err(e),
+            Err(ReadError::Sink(never)) => match never {},
+        }
+    }
+
+    fn csv(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reserved_names_are_refused_as_extra_columns_with_the_line_and_field() {
+        for name in [
+            "job_type",
+            "Job_Type",
+            "partner_id",
+            "signature",
+            "partner_params",
+        ] {
+            let (_dir, path) = csv(&format!("{HEAD},{name}\n{ROW},5\n"));
+            let e = read(&path, RowKind::Verify).expect_err(name).to_string();
+            assert!(
+                e.contains("line 1") && e.contains(name) && e.contains("reserved"),
+                "{e}"
+            );
+            // Poll manifests too: their extras are partner_params as well.
+            let (_dir, path) = csv(&format!("user_id,job_id,{name}\nu-1,j-1,5\n"));
+            let e = read(&path, RowKind::Poll).expect_err(name).to_string();
+            assert!(e.contains("reserved"), "{e}");
+        }
+    }
+
+    #[test]
+    fn extra_columns_are_capped_in_number_and_size() {
+        let extras = |n: usize| {
+            (0..n)
+                .map(|i| format!("x{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let cells = |n: usize| vec!["v"; n].join(",");
+        let max = 32; // manifest::MAX_EXTRA_COLUMNS
+        let (_dir, path) = csv(&format!("{HEAD},{}\n{ROW},{}\n", extras(max), cells(max)));
+        let rows = read(&path, RowKind::Verify).unwrap();
+        match &rows[0].body {
+            RowBody::Verify(v) => assert_eq!(v.extra.len(), max),
+            other => panic!("{other:?}"),
+        }
+        let (_dir, path) = csv(&format!(
+            "{HEAD},{}\n{ROW},{}\n",
+            extras(max + 1),
+            cells(max + 1)
+        ));
+        let e = read(&path, RowKind::Verify)
+            .expect_err("33 extras")
+            .to_string();
+        assert!(e.contains("33 extra columns") && e.contains("32"), "{e}");
+        // 100,000 columns: refused at the header, whatever their names.
+        let (_dir, path) = csv(&format!("{HEAD},{}\n", extras(100_000)));
+        let e = read(&path, RowKind::Verify)
+            .expect_err("100,000")
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        // An extra cell longer than 1 KiB makes its row invalid, naming line and field.
+        let big = "a".repeat(1024 + 1);
+        let ok = "a".repeat(1024);
+        let (_dir, path) = csv(&format!("{HEAD},note\n{ROW},{big}\n{ROW},{ok}\n"));
+        let rows = read(&path, RowKind::Verify).unwrap();
+        match &rows[0].body {
+            RowBody::Invalid(e) => {
+                assert_eq!((e.line, e.field.as_str()), (2, "note"));
+                assert!(e.reason.contains("1024"), "{}", e.reason);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(rows[1].body, RowBody::Verify(_)));
+        // A long extra column name.
+        let long = "n".repeat(64 + 1);
+        let (_dir, path) = csv(&format!("{HEAD},{long}\n{ROW},v\n"));
+        let e = read(&path, RowKind::Verify)
+            .expect_err("long name")
+            .to_string();
+        assert!(e.contains("at most 64 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_record_without_an_end_is_refused_without_buffering_the_file() {
+        // A 20 MB "row": more than any row can hold (64 fields of 64 KiB).
+        let (_dir, path) = csv(&format!("{HEAD}\n{}\n", "a".repeat(20 << 20)));
+        let e = read(&path, RowKind::Verify)
+            .expect_err("huge record")
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("longer than"), "{e}");
+    }
+
+    #[test]
+    fn a_sqlite_query_with_too_many_columns_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t(user_id, job_id); INSERT INTO t VALUES ('u', 'j');")
+            .unwrap();
+        drop(conn);
+        let cols = (0..70)
+            .map(|i| format!("1 AS c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let source = ManifestSource::Sqlite {
+            path: db.clone(),
+            query: format!("SELECT user_id, job_id, {cols} FROM t"),
+        };
+        let result = manifest::read(&source, RowKind::Poll, "salt", 0, |_| {
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let e = match result {
+            Err(ReadError::Manifest(e)) => e.to_string(),
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert!(e.contains("72 columns") && e.contains("64"), "{e}");
+        let source = ManifestSource::Sqlite {
+            path: db,
+            query: "SELECT user_id, job_id, 5 AS job_type FROM t".into(),
+        };
+        let result = manifest::read(&source, RowKind::Poll, "salt", 0, |_| {
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match result {
+            Err(ReadError::Manifest(e)) => assert!(e.to_string().contains("reserved"), "{e}"),
+            other => panic!("job_type from SQLite: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+/// A manifest whose header has 1,000,000 columns (and one row of as many cells) is
+/// refused at its header by the real binary, with a bounded peak RSS (5.75 GB before).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_million_column_manifest_is_refused_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("user_id,job_id");
+    for i in 0..1_000_000 {
+        text.push_str(&format!(",c{i}"));
+    }
+    text.push('\n');
+    text.push_str("u-1,j-1");
+    text.push_str(&",v".repeat(1_000_000));
+    text.push('\n');
+    std::fs::write(dir.path().join("wide.csv"), text).unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(dir.path())
+        .args(["poll", "--manifest", "wide.csv", "--db", "runs.db"])
+        .args(["--base-url", "http://127.0.0.1:9", "--quiet"]);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; the pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let peak_mb = usage.ru_maxrss / 1024;
+    let mut rest = child
+        .wait_with_output()
+        .map(|o| o.stderr)
+        .unwrap_or_default();
+    rest.truncate(2000);
+    println!("peak RSS with a 1,000,000-column manifest: {peak_mb} MB");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+        "status {status}"
+    );
+    assert!(peak_mb < 64, "peak RSS {peak_mb} MB");
+}
