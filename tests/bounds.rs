@@ -582,3 +582,105 @@ fn a_million_column_manifest_is_refused_with_bounded_memory() {
     );
     assert!(peak_mb < 64, "peak RSS {peak_mb} MB");
 }
+
+mod stored_answers {
+    use serde_json::{Value, json};
+    use smile_recon::api::models::{JobStatusResponse, SignedResult};
+    use smile_recon::engine::outcome::{self, Next};
+    use smile_recon::store::JobState;
+
+    fn stored(next: &Next) -> Value {
+        match next {
+            Next::Final {
+                result: Some(r), ..
+            } => serde_json::from_str(&r.json).expect("stored JSON parses"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn result(extra: Value) -> Value {
+        let mut r = json!({
+            "ResultCode": "1020",
+            "ResultText": "Exact Match",
+            "SmileJobID": "0000000001",
+            "PartnerParams": {"user_id": "u-1", "job_id": "j-1", "job_type": 5},
+            "Actions": {"Verify_ID_Number": "Verified", "Names": "Exact Match"},
+        });
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        r
+    }
+
+    fn status(body: Value) -> JobStatusResponse {
+        let raw = body.to_string();
+        let mut answer: JobStatusResponse = serde_json::from_value(body).unwrap();
+        answer.raw = Some(raw);
+        answer
+    }
+
+    /// A job_status answer carrying a history we never asked for (8 MiB of it, as a
+    /// server may send) keeps its result and drops the history; the stored JSON is capped.
+    #[test]
+    fn a_job_status_answer_keeps_what_we_asked_for_within_the_cap() {
+        let entry = result(json!({"ResultText": "x".repeat(1000)}));
+        let history: Vec<Value> = (0..8_000).map(|_| entry.clone()).collect();
+        let body = json!({
+            "timestamp": "2026-01-01T00:00:00Z", "signature": "sig",
+            "job_complete": true, "job_success": true, "code": "2302",
+            "result": result(json!({})),
+            "history": history,
+            "image_links": {"selfie_image": "https://example.com/".to_owned() + &"i".repeat(5000)},
+        });
+        assert!(body.to_string().len() > 8 << 20);
+        let kept = stored(&outcome::after_status(&status(body), JobState::Awaiting));
+        let text = kept.to_string();
+        assert!(text.len() <= 64 * 1024, "{} bytes stored", text.len());
+        assert!(kept.get("history").is_none() && kept.get("image_links").is_none());
+        assert_eq!(kept["result"]["ResultCode"], "1020");
+        assert_eq!(kept["result"]["Actions"]["Names"], "Exact Match");
+        assert_eq!(kept["code"], "2302");
+
+        // A result too large by itself: the call's fields and the result's codes and
+        // Actions, marked truncated.
+        let body = json!({
+            "timestamp": "t", "signature": "s", "job_complete": true, "job_success": true,
+            "code": "2302", "result": result(json!({"FullData": "d".repeat(200_000)})),
+        });
+        let kept = stored(&outcome::after_status(&status(body), JobState::Awaiting));
+        assert!(kept.to_string().len() <= 64 * 1024);
+        assert_eq!(kept["truncated"], true);
+        assert_eq!(kept["result"]["Actions"]["Verify_ID_Number"], "Verified");
+        assert!(kept["result"].get("FullData").is_none());
+
+        // A small answer is kept byte for byte.
+        let body = json!({
+            "timestamp": "t", "signature": "s", "job_complete": true, "job_success": true,
+            "code": "2302", "result": result(json!({})),
+        });
+        let raw = body.to_string();
+        match outcome::after_status(&status(body), JobState::Awaiting) {
+            Next::Final {
+                result: Some(r), ..
+            } => assert_eq!(r.json, raw),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_callback_or_sync_result_is_capped_too() {
+        let mut body = result(json!({"FullData": "d".repeat(300_000)}));
+        body["timestamp"] = json!("t");
+        body["signature"] = json!("s");
+        let signed: SignedResult = serde_json::from_value(body).unwrap();
+        let kept = stored(&outcome::after_result(
+            &signed,
+            "callback",
+            JobState::Queued,
+        ));
+        assert!(kept.to_string().len() <= 64 * 1024);
+        assert_eq!(kept["ResultCode"], "1020");
+        assert_eq!(kept["Actions"]["Names"], "Exact Match");
+        assert_eq!(kept["truncated"], true);
+    }
+}
