@@ -1,6 +1,10 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Before anything reads the API key: no core dump may hold it.
+    if let Err(e) = smile_recon::cli::settings::disable_core_dumps() {
+        eprintln!("smile-recon: warning: cannot disable core dumps: {e}");
+    }
     let cli = smile_recon::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

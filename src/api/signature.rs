@@ -33,23 +33,79 @@ impl ApiKey {
         Ok(Self(trimmed.to_owned()))
     }
 
-    /// Reads a key from a file (first line, surrounding white space dropped).
+    /// Reads a key from a file. The format: the whole file is the key, as UTF-8 text on
+    /// one line; white space around it (a final newline, a CRLF) is ignored. Anything else
+    /// is refused with what was found, never with the file's content: an empty file, only
+    /// white space, NUL bytes, text that is not UTF-8, more than one non-empty line, white
+    /// space inside the key, or more than [`MAX_KEY_FILE_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, SignatureError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SignatureError::KeyFile {
+        use std::io::Read as _;
+        let bad = |reason: String| SignatureError::KeyFile {
             path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let first = text.lines().next().unwrap_or_default();
-        Self::new(first).map_err(|_| SignatureError::KeyFile {
-            path: path.display().to_string(),
-            reason: "the file is empty".into(),
-        })
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_KEY_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        Self::new(key_file_text(&bytes).map_err(bad)?).map_err(|_| bad("the file is empty".into()))
     }
 
     /// The key's bytes, for the HMAC and nothing else. Callers that need to make sure the
     /// key appears nowhere (tests scanning databases and logs) use this too.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// A key file larger than this is not a key file.
+pub const MAX_KEY_FILE_BYTES: u64 = 4_096;
+
+/// The key in a key file's bytes, or what is wrong with them (never quoting them).
+fn key_file_text(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {MAX_KEY_FILE_BYTES} bytes; it must hold only the key, \
+             on one line"
+        ));
+    }
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    if bytes.contains(&0) {
+        return Err(
+            "the file contains NUL bytes (a binary file?); it must hold only the \
+                    key, as text on one line"
+                .into(),
+        );
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.as_slice() {
+        [] => Err("the file holds only white space".into()),
+        [line] => {
+            let key = line.trim();
+            if key.chars().any(char::is_whitespace) {
+                Err(format!(
+                    "the key's line holds {} words separated by white space; the file must \
+                     hold only the key",
+                    key.split_whitespace().count()
+                ))
+            } else {
+                Ok(key)
+            }
+        }
+        more => Err(format!(
+            "the file has {} non-empty lines; it must hold only the key, on one line",
+            more.len()
+        )),
     }
 }
 

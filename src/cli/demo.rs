@@ -103,6 +103,13 @@ fn write_poll_manifest(
 
 pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     let started = Instant::now();
+    super::sandbox::at_most("--people", args.people, 1, super::sandbox::MAX_PEOPLE)?;
+    super::sandbox::at_most("--rows", args.rows, 1, super::sandbox::MAX_PEOPLE)?;
+    crate::runner::Layer {
+        rate: Some(args.rate),
+        ..crate::runner::Layer::default()
+    }
+    .check()?;
     let progress = ProgressMode::choose(false, std::io::stderr().is_terminal());
     logging::init(super::args::LogFormat::Text, progress == ProgressMode::Bar);
     let dir = &args.dir;

@@ -30,11 +30,36 @@ fn fraction(flag: &str, v: f64) -> Result<f64, Failure> {
     }
 }
 
+/// The sandbox's own ranges: a value outside is a usage error (exit 2) naming the range.
+pub const MAX_PEOPLE: usize = 1_000_000;
+pub const MAX_ROWS: usize = 10_000_000;
+/// `--latency-ms`, `--latency-jitter-ms`: at most 10 minutes.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+/// `--callback-delay-ms`: at most an hour.
+pub const MAX_CALLBACK_DELAY_MS: u64 = 3_600_000;
+pub const MAX_CALLBACK_ATTEMPTS: u32 = 100;
+/// `--id-limit-window`, `--preload-pending`, `--outage`: at most 30 days.
+pub const MAX_SANDBOX_SECONDS: f64 = 2_592_000.0;
+
+pub(super) fn at_most<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, Failure> {
+    if v < lo || v > hi {
+        return Err(Failure::usage(format!(
+            "{flag} must be between {lo} and {hi}, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
 fn secs_or_zero(flag: &str, v: f64) -> Result<Duration, Failure> {
     if v == 0.0 {
         Ok(Duration::ZERO)
     } else {
-        settings::seconds(flag, v)
+        settings::seconds_within(flag, v, 0.0, MAX_SANDBOX_SECONDS)
     }
 }
 
@@ -49,8 +74,8 @@ fn outage(text: &str) -> Result<Outage, Failure> {
     let a: f64 = a.trim().parse().map_err(|_| bad())?;
     let b: f64 = b.trim().parse().map_err(|_| bad())?;
     Ok(Outage {
-        start_after: Duration::try_from_secs_f64(a).map_err(|_| bad())?,
-        duration: Duration::try_from_secs_f64(b).map_err(|_| bad())?,
+        start_after: secs_or_zero("--outage START", a)?,
+        duration: secs_or_zero("--outage DURATION", b)?,
     })
 }
 
@@ -70,6 +95,26 @@ fn api_key(file: Option<&Path>) -> Result<(ApiKey, bool), Failure> {
 }
 
 fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
+    at_most("--people", args.people, 1, MAX_PEOPLE)?;
+    at_most("--latency-ms", args.latency_ms, 0, MAX_LATENCY_MS)?;
+    at_most(
+        "--latency-jitter-ms",
+        args.latency_jitter_ms,
+        0,
+        MAX_LATENCY_MS,
+    )?;
+    at_most(
+        "--callback-delay-ms",
+        args.callback_delay_ms,
+        0,
+        MAX_CALLBACK_DELAY_MS,
+    )?;
+    at_most(
+        "--callback-attempts",
+        args.callback_attempts,
+        1,
+        MAX_CALLBACK_ATTEMPTS,
+    )?;
     let (key, demo) = api_key(args.api_key_file.as_deref())?;
     let registry = match &args.registry {
         Some(path) => Registry::from_csv(path).map_err(|e| Failure::fatal(e.to_string()))?,
@@ -87,9 +132,14 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
     config.seed = args.seed;
     config.status_errors = args.status_errors.into();
     config.callback_delay = Duration::from_millis(args.callback_delay_ms);
-    config.callback_attempts = args.callback_attempts.max(1);
+    config.callback_attempts = args.callback_attempts;
     config.id_limit = args.id_limit;
-    config.id_limit_window = settings::seconds("--id-limit-window", args.id_limit_window)?;
+    config.id_limit_window = settings::seconds_within(
+        "--id-limit-window",
+        args.id_limit_window,
+        crate::runner::config::MIN_SECONDS,
+        MAX_SANDBOX_SECONDS,
+    )?;
     if let Some(path) = &args.preload_jobs {
         let rows =
             sandbox::generate::read_rows_csv(path).map_err(|e| Failure::fatal(e.to_string()))?;
@@ -214,10 +264,8 @@ fn generate(args: &GenerateArgs) -> Result<Outcome, Failure> {
         .mix
         .parse()
         .map_err(|e| Failure::usage(format!("--mix: {e}")))?;
-    if args.people == 0 {
-        return Err(Failure::usage("--people must be at least 1"));
-    }
-    let rows = args.rows.unwrap_or(args.people);
+    at_most("--people", args.people, 1, MAX_PEOPLE)?;
+    let rows = at_most("--rows", args.rows.unwrap_or(args.people), 0, MAX_ROWS)?;
     let per_id = rows.div_ceil(args.people);
     if per_id > 30 {
         eprintln!(

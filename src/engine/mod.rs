@@ -111,7 +111,9 @@ fn limiter(
             "--rate must be positive, got {rate}"
         )));
     }
-    let period = Duration::from_secs_f64(1.0 / rate);
+    // (A rate so low that its period overflows a Duration is an error, not a panic.)
+    let period = Duration::try_from_secs_f64(1.0 / rate)
+        .map_err(|_| EngineError::Limits(format!("--rate {rate} is too low")))?;
     let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period)
         .ok_or_else(|| EngineError::Limits(format!("--rate {rate} is too high")))?

@@ -129,9 +129,97 @@ pub fn after_error(e: &ApiError, unsure: JobState, refused: JobState) -> Next {
     }
 }
 
+/// The most bytes of an answer kept with a job (`result_json`). A larger answer keeps its
+/// call fields and the result's ResultCode, ResultText, Actions, SmileJobID and
+/// PartnerParams, marked `"truncated": true`; if even that is larger, only the codes.
+pub const MAX_STORED_ANSWER_BYTES: usize = 65_536;
+
+/// job_status fields we never ask for (`history`, `image_links` are sent as false): not
+/// kept even when a server sends them anyway.
+const UNASKED: &[&str] = &["history", "image_links"];
+
+/// What is stored of an answer: `raw` (the server's bytes) when it is small and holds
+/// nothing we did not ask for; else a trimmed copy within [`MAX_STORED_ANSWER_BYTES`].
+pub fn stored_answer(raw: String) -> String {
+    if raw.len() <= MAX_STORED_ANSWER_BYTES
+        && !UNASKED.iter().any(|k| raw.contains(&format!("\"{k}\"")))
+    {
+        return raw;
+    }
+    let Ok(serde_json::Value::Object(mut top)) = serde_json::from_str::<serde_json::Value>(&raw)
+    else {
+        // Not a JSON object (nothing we parse as a result): keep a bounded prefix as text.
+        let cut = raw
+            .char_indices()
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= MAX_STORED_ANSWER_BYTES - 64)
+            .last()
+            .unwrap_or(0);
+        return serde_json::json!({ "truncated": true, "text": &raw[..cut] }).to_string();
+    };
+    for k in UNASKED {
+        top.remove(*k);
+    }
+    let whole = serde_json::Value::Object(top.clone()).to_string();
+    if whole.len() <= MAX_STORED_ANSWER_BYTES {
+        return whole;
+    }
+    let pick = |from: &serde_json::Map<String, serde_json::Value>, keys: &[&str]| {
+        keys.iter()
+            .filter_map(|k| from.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    const CALL: &[&str] = &[
+        "timestamp",
+        "signature",
+        "job_complete",
+        "job_success",
+        "code",
+    ];
+    const RESULT: &[&str] = &[
+        "ResultCode",
+        "ResultText",
+        "Actions",
+        "SmileJobID",
+        "PartnerParams",
+    ];
+    let mut kept = pick(&top, CALL);
+    // A job_status answer holds the result under `result`; a callback or sync answer is it.
+    let result = match top.get("result") {
+        Some(serde_json::Value::Object(r)) => Some(("result", r.clone())),
+        _ => None,
+    };
+    match &result {
+        Some((key, r)) => {
+            kept.insert((*key).to_owned(), pick(r, RESULT).into());
+        }
+        None => kept.extend(pick(&top, RESULT)),
+    }
+    kept.insert("truncated".into(), true.into());
+    let trimmed = serde_json::Value::Object(kept).to_string();
+    if trimmed.len() <= MAX_STORED_ANSWER_BYTES {
+        return trimmed;
+    }
+    let codes = &["ResultCode", "ResultText"];
+    let mut minimal = pick(&top, &["job_complete", "job_success", "code"]);
+    match &result {
+        Some((key, r)) => {
+            minimal.insert((*key).to_owned(), pick(r, codes).into());
+        }
+        None => minimal.extend(pick(&top, codes)),
+    }
+    minimal.insert("truncated".into(), true.into());
+    let minimal = serde_json::Value::Object(minimal).to_string();
+    if minimal.len() <= MAX_STORED_ANSWER_BYTES {
+        minimal
+    } else {
+        r#"{"truncated":true}"#.to_owned()
+    }
+}
+
 /// A confirmed result (sync answer or callback): done, failed, or to be sent again.
 pub fn after_result(signed: &SignedResult, source: &'static str, refused: JobState) -> Next {
-    let json = serde_json::to_string(signed).unwrap_or_default();
+    let json = stored_answer(serde_json::to_string(signed).unwrap_or_default());
     from_result(&signed.result, None, source, json, refused)
 }
 
@@ -145,10 +233,10 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
             error: None,
         };
     }
-    let json = match &answer.raw {
+    let json = stored_answer(match &answer.raw {
         Some(raw) => raw.clone(),
         None => serde_json::to_string(answer).unwrap_or_default(),
-    };
+    });
     match answer.result.as_ref().and_then(|r| r.as_object()) {
         Some(result) => from_result(result, answer.job_success, "job_status", json, refused),
         // "Complete" without a result object: nothing to record as final; asked again

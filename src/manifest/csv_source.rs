@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ManifestError, unreadable};
 use super::row::RowError;
-use super::validate::Columns;
+use super::validate::{Columns, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_HEADER_BYTES};
 use super::{RawRow, RowKind};
 
 fn open(path: &Path) -> Result<File, ManifestError> {
@@ -35,6 +35,36 @@ pub fn fingerprint(path: &Path) -> Result<String, ManifestError> {
     Ok(hex::encode(hash.finalize()))
 }
 
+/// The csv crate's read-ahead buffer.
+const BUFFER: usize = 1 << 16;
+
+/// A reader that stops with an error once more than `limit` bytes in all have been read
+/// from it, so that one record (a header of a million columns, a row without a newline)
+/// cannot make the csv crate buffer the whole file. The limit moves with each record.
+struct Capped<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = self.limit.get().saturating_sub(self.read.get());
+        if room == 0 {
+            return Err(std::io::Error::other("record too long"));
+        }
+        let take = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..take])?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The most bytes one row's record may take.
+fn max_record_bytes() -> usize {
+    MAX_COLUMNS * (MAX_FIELD_BYTES + 3)
+}
+
 pub fn read<E>(
     path: &Path,
     kind: RowKind,
@@ -44,13 +74,38 @@ pub fn read<E>(
     // Records end at '\n' only: with the default CRLF terminator the csv crate reports the
     // line of every record after the first one short by one in CRLF files. A '\r' before
     // the '\n' is then part of the last cell, and cells are trimmed.
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let limit = std::rc::Rc::new(std::cell::Cell::new((MAX_HEADER_BYTES + BUFFER) as u64));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(BufReader::with_capacity(1 << 16, open(path)?));
+        .buffer_capacity(BUFFER)
+        .from_reader(Capped {
+            inner: open(path)?,
+            read: read.clone(),
+            limit: limit.clone(),
+        });
     let mut record = csv::ByteRecord::new();
-    let csv_error = |e: csv::Error| match e.kind() {
+    let mut in_header = true;
+    let csv_error = |e: csv::Error, in_header: bool, start_line: u64| match e.kind() {
+        csv::ErrorKind::Io(_) if read.get() >= limit.get() => {
+            if in_header {
+                ManifestError::HeaderTooLong {
+                    path: shown.clone(),
+                    max: MAX_HEADER_BYTES,
+                    columns: MAX_COLUMNS,
+                }
+            } else {
+                ManifestError::RecordTooLong {
+                    path: shown.clone(),
+                    line: start_line,
+                    max: max_record_bytes(),
+                    columns: MAX_COLUMNS,
+                    field: MAX_FIELD_BYTES,
+                }
+            }
+        }
         csv::ErrorKind::Io(_) => unreadable(path, &e),
         _ => ManifestError::Csv {
             path: shown.clone(),
@@ -59,9 +114,21 @@ pub fn read<E>(
         },
     };
 
-    if !reader.read_byte_record(&mut record).map_err(csv_error)? {
+    if !reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(e, in_header, 1))?
+    {
         return Err(ManifestError::Empty { path: shown }.into());
     }
+    if reader.position().byte() > MAX_HEADER_BYTES as u64 {
+        return Err(ManifestError::HeaderTooLong {
+            path: shown,
+            max: MAX_HEADER_BYTES,
+            columns: MAX_COLUMNS,
+        }
+        .into());
+    }
+    in_header = false;
     let mut header = Vec::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
         let field = if i == 0 {
@@ -77,10 +144,13 @@ pub fn read<E>(
     let columns = Columns::new(&shown, header, kind)?;
 
     loop {
+        // One record may take its own bound, plus what the crate has read ahead.
+        let start = reader.position().clone();
+        limit.set(start.byte() + (max_record_bytes() + BUFFER) as u64);
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(e).into()),
+            Err(e) => return Err(csv_error(e, in_header, start.line()).into()),
         }
         let line = record.position().map(|p| p.line() as i64).unwrap_or(0);
         if is_blank(&record) {

@@ -21,6 +21,61 @@ pub enum ManifestError {
         column: String,
         needed: String,
     },
+    #[error(
+        "{path}: line 1: the header is longer than {max} bytes; a manifest has at most {columns} \
+         columns"
+    )]
+    HeaderTooLong {
+        path: String,
+        max: usize,
+        columns: usize,
+    },
+    #[error(
+        "{path}: line 1: the header has {count} columns, more than {max} (at most {extra} \
+         beyond the known ones become partner_params)"
+    )]
+    TooManyColumns {
+        path: String,
+        count: usize,
+        max: usize,
+        extra: usize,
+    },
+    #[error(
+        "{path}: line 1: {count} extra columns (sent as partner_params), more than {max}; \
+         remove the columns the request does not need"
+    )]
+    TooManyExtraColumns {
+        path: String,
+        count: usize,
+        max: usize,
+    },
+    #[error(
+        "{path}: line 1, field {column:?}: a column name may be at most {max} bytes (this one \
+         is {len})"
+    )]
+    ColumnNameTooLong {
+        path: String,
+        column: String,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "{path}: line 1, field {column:?}: the name is reserved (the request sets \
+         {column:?} itself; an extra column of that name would send it twice): rename or \
+         remove the column"
+    )]
+    ReservedColumn { path: String, column: String },
+    #[error(
+        "{path}: line {line}: the record is longer than {max} bytes (at most {columns} \
+         fields of {field} bytes); the file cannot be read past it"
+    )]
+    RecordTooLong {
+        path: String,
+        line: u64,
+        max: usize,
+        columns: usize,
+        field: usize,
+    },
     #[error("{path}: line {line}: {reason}")]
     Csv {
         path: String,

@@ -16,6 +16,10 @@ pub use error::{ManifestError, ReadError};
 pub use job_id::derive_job_id;
 pub use row::{ExpectedStatus, PollRow, Row, RowBody, RowError, VerifyRow};
 pub use source::ManifestSource;
+pub use validate::{
+    MAX_COLUMN_NAME_BYTES, MAX_COLUMNS, MAX_EXTRA_CELL_BYTES, MAX_EXTRA_COLUMNS, MAX_FIELD_BYTES,
+    MAX_HEADER_BYTES, RESERVED_COLUMNS,
+};
 
 /// Which columns a manifest's rows carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,6 +18,33 @@ use crate::api::models::IdInfo;
 
 /// A cell longer than this is refused (no real name, number or id is near it).
 pub const MAX_FIELD_BYTES: usize = 65_536;
+/// Columns a manifest may have in all (the known ones and extras).
+pub const MAX_COLUMNS: usize = 64;
+/// Extra (unknown) columns, sent as `partner_params`, a manifest may have.
+pub const MAX_EXTRA_COLUMNS: usize = 32;
+/// An extra column's name, in bytes.
+pub const MAX_COLUMN_NAME_BYTES: usize = 64;
+/// An extra column's cell, in bytes: a longer one makes the row invalid.
+pub const MAX_EXTRA_CELL_BYTES: usize = 1_024;
+/// A CSV header line, in bytes (checked before the header is split into columns).
+pub const MAX_HEADER_BYTES: usize = 16_384;
+/// Names an extra column may not have: the keys `partner_params` and the request body
+/// already carry (matched without regard to case).
+pub const RESERVED_COLUMNS: &[&str] = &[
+    "job_type",
+    "user_id",
+    "job_id",
+    "partner_id",
+    "partner_params",
+    "signature",
+    "timestamp",
+    "sec_key",
+    "callback_url",
+    "source_sdk",
+    "source_sdk_version",
+    "id_info",
+];
+
 /// A job_id longer than this is refused rather than sent (or silently replaced).
 pub const MAX_JOB_ID_BYTES: usize = 256;
 
@@ -66,7 +93,44 @@ impl Columns {
             RowKind::Verify => (VERIFY_COLUMNS, VERIFY_REQUIRED),
             RowKind::Poll => (POLL_COLUMNS, POLL_REQUIRED),
         };
+        if header.len() > MAX_COLUMNS {
+            return Err(ManifestError::TooManyColumns {
+                path: path.into(),
+                count: header.len(),
+                max: MAX_COLUMNS,
+                extra: MAX_EXTRA_COLUMNS,
+            });
+        }
         let names: Vec<String> = header.into_iter().map(|h| h.trim().to_owned()).collect();
+        let mut extras = 0;
+        for name in &names {
+            let lower = name.to_ascii_lowercase();
+            if name.is_empty() || known.contains(&lower.as_str()) {
+                continue;
+            }
+            if name.len() > MAX_COLUMN_NAME_BYTES {
+                return Err(ManifestError::ColumnNameTooLong {
+                    path: path.into(),
+                    column: name.chars().take(32).collect::<String>() + "...",
+                    len: name.len(),
+                    max: MAX_COLUMN_NAME_BYTES,
+                });
+            }
+            if RESERVED_COLUMNS.contains(&lower.as_str()) {
+                return Err(ManifestError::ReservedColumn {
+                    path: path.into(),
+                    column: name.clone(),
+                });
+            }
+            extras += 1;
+        }
+        if extras > MAX_EXTRA_COLUMNS {
+            return Err(ManifestError::TooManyExtraColumns {
+                path: path.into(),
+                count: extras,
+                max: MAX_EXTRA_COLUMNS,
+            });
+        }
         let mut index = HashMap::new();
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() {
@@ -175,6 +239,24 @@ impl Cells<'_> {
             ));
         }
         for (i, cell) in self.cells.iter().enumerate() {
+            let extra = self.columns.names.get(i).is_some_and(|name| {
+                !name.is_empty()
+                    && !self
+                        .columns
+                        .known
+                        .contains(&name.to_ascii_lowercase().as_str())
+            });
+            if extra && cell.trim().len() > MAX_EXTRA_CELL_BYTES {
+                let field = self.columns.names.get(i).cloned().unwrap_or_default();
+                return Err(self.error(
+                    &field,
+                    format!(
+                        "is {} bytes, longer than {MAX_EXTRA_CELL_BYTES} bytes (an extra column, \
+                         sent as a partner_params value)",
+                        cell.trim().len()
+                    ),
+                ));
+            }
             if cell.len() > MAX_FIELD_BYTES {
                 let field = self.columns.names.get(i).cloned().unwrap_or_default();
                 return Err(self.error(

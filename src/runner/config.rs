@@ -23,6 +23,20 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_CALLBACK_GRACE: f64 = 30.0;
 pub const DEFAULT_POLL_INTERVAL: f64 = 2.0;
 
+/// The ranges every numeric setting is checked against before a run exists (flags, job
+/// spec and a stored configuration alike): a value outside is a usage error (exit 2) that
+/// states the range, never a panic or a huge allocation later.
+pub const RATE_RANGE: (f64, f64) = (0.001, 100_000.0);
+pub const MAX_BURST: u32 = 10_000;
+pub const MAX_CONCURRENCY: usize = 4_096;
+pub const MAX_ATTEMPTS: u32 = 1_000;
+/// The shortest duration any setting takes (1 ms).
+pub const MIN_SECONDS: f64 = 0.001;
+/// `--timeout` and `--connect-timeout`: at most a day.
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+/// `--callback-grace`, `--poll-interval`, `--deadline`, `--result-timeout`: at most 30 days.
+pub const MAX_WAIT_SECONDS: f64 = 2_592_000.0;
+
 /// One layer of settings; `None` means "this layer does not say".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -181,10 +195,84 @@ impl Layer {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The base URL requests go to.
+    /// Every numeric setting this layer gives, against its range (see [`RATE_RANGE`] and
+    /// the constants beside it), and its URLs for user info. Called on the flags before the
+    /// database is opened and on the merged configuration before a run is created.
+    pub fn check(&self) -> Result<(), Failure> {
+        if let Some(rate) = self.rate {
+            let (lo, hi) = RATE_RANGE;
+            if !(rate == 0.0 || (lo..=hi).contains(&rate)) {
+                return Err(Failure::usage(format!(
+                    "--rate ([limits] rate) must be 0 (no limit) or between {lo} and {hi} \
+                     requests per second, got {rate}"
+                )));
+            }
+        }
+        int_range("--burst ([limits] burst)", self.burst, 1, MAX_BURST)?;
+        int_range(
+            "--concurrency ([limits] concurrency)",
+            self.concurrency,
+            1,
+            MAX_CONCURRENCY,
+        )?;
+        int_range(
+            "--max-attempts ([limits] max_attempts)",
+            self.max_attempts,
+            1,
+            MAX_ATTEMPTS,
+        )?;
+        for (flag, value, max) in [
+            (
+                "--timeout ([api] timeout)",
+                self.timeout,
+                MAX_TIMEOUT_SECONDS,
+            ),
+            (
+                "--connect-timeout ([api] connect_timeout)",
+                self.connect_timeout,
+                MAX_TIMEOUT_SECONDS,
+            ),
+            (
+                "--callback-grace ([submit] callback_grace)",
+                self.callback_grace,
+                MAX_WAIT_SECONDS,
+            ),
+            (
+                "--poll-interval ([poll] interval)",
+                self.poll_interval,
+                MAX_WAIT_SECONDS,
+            ),
+            (
+                "--deadline ([poll] deadline)",
+                self.deadline,
+                MAX_WAIT_SECONDS,
+            ),
+            (
+                "--result-timeout ([limits] result_timeout)",
+                self.result_timeout,
+                MAX_WAIT_SECONDS,
+            ),
+        ] {
+            if let Some(v) = value {
+                settings::seconds_within(flag, v, MIN_SECONDS, max)?;
+            }
+        }
+        if self.base_url.is_some() {
+            self.base_url()?;
+        }
+        if let Some(url) = &self.callback_url {
+            refuse_user_info("--callback-url ([submit] callback_url)", url)?;
+        }
+        Ok(())
+    }
+
+    /// The base URL requests go to. A URL with user info (`https://user:pw@host`) is
+    /// refused: Smile ID authenticates by signature, and a password in the URL would be
+    /// echoed in errors and stored with the run.
     pub fn base_url(&self) -> Result<String, Failure> {
         match &self.base_url {
             Some(url) => {
+                refuse_user_info("--base-url ([api] base_url)", url)?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(Failure::usage(format!(
                         "--base-url must start with http:// or https://, got {url:?}"
@@ -288,6 +376,50 @@ impl Layer {
             .map(|d| settings::seconds("--deadline", d))
             .transpose()
     }
+}
+
+fn int_range<T>(flag: &str, value: Option<T>, lo: T, hi: T) -> Result<(), Failure>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    match value {
+        Some(v) if v < lo || v > hi => Err(Failure::usage(format!(
+            "{flag} must be between {lo} and {hi}, got {v}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The user info of a URL (`user:password@`), if it has any. Only the authority (between
+/// `//` and the first `/`, `?` or `#`) is looked at; an `@` there means user info.
+pub fn has_user_info(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// `url` with any user info removed, for messages.
+pub fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}{host}{tail}")
+}
+
+fn refuse_user_info(flag: &str, url: &str) -> Result<(), Failure> {
+    if has_user_info(url) {
+        return Err(Failure::usage(format!(
+            "{flag} must not hold a user name or password (user:password@): remove it and \
+             use {} (requests are authenticated by the signature; a password in the URL \
+             would be shown in errors and stored with the run)",
+            without_user_info(url)
+        )));
+    }
+    Ok(())
 }
 
 fn secs(flag: &str, value: Option<f64>, default: Duration) -> Result<Duration, Failure> {

@@ -181,12 +181,15 @@ fn engine_mode(mode: RunMode, layer: &Layer) -> Result<Mode, Failure> {
 /// Runs the request to its end. Holds the database lock throughout.
 pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let started = Instant::now();
+    // Out-of-range flags are refused before the database is even opened.
+    request.flags.check()?;
     let _lock = DbLock::acquire(&request.db).map_err(fatal)?;
     let mut store = Store::open(&request.db).map_err(fatal)?;
     let plan = plan(&request, &store)?;
 
     // Everything that can be wrong with the configuration is found before the run exists.
     let mut layer = plan.layer.clone();
+    layer.check()?;
     // The key's precedence: --api-key-file > SMILE_API_KEY > the spec's or the stored
     // api_key_file. A key in the environment beats a file named by a lower layer.
     if request.flags.api_key_file.is_none()
