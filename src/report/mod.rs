@@ -269,22 +269,24 @@ pub fn build(
                     if let Some((w, p)) = writer.as_mut() {
                         let line = pair.line.to_string();
                         let prev_run = prev.id.to_string();
-                        w.write_record([
-                            pair.user_id.as_str(),
-                            &pair.job_id,
-                            &line,
-                            &prev_run,
-                            &pair.previous_job_id,
-                            &pair.previous_state,
-                            pair.previous_code.as_deref().unwrap_or(""),
-                            pair.previous_text.as_deref().unwrap_or(""),
-                            &pair.state,
-                            pair.code.as_deref().unwrap_or(""),
-                            pair.text.as_deref().unwrap_or(""),
-                        ]
-                        .map(results_csv::cell)
-                        .iter()
-                        .map(|c| c.as_ref()))
+                        w.write_record(
+                            [
+                                pair.user_id.as_str(),
+                                &pair.job_id,
+                                &line,
+                                &prev_run,
+                                &pair.previous_job_id,
+                                &pair.previous_state,
+                                pair.previous_code.as_deref().unwrap_or(""),
+                                pair.previous_text.as_deref().unwrap_or(""),
+                                &pair.state,
+                                pair.code.as_deref().unwrap_or(""),
+                                pair.text.as_deref().unwrap_or(""),
+                            ]
+                            .map(results_csv::cell)
+                            .iter()
+                            .map(|c| c.as_ref()),
+                        )
                         .map_err(|e| StoreError::Io {
                             path: p.display().to_string(),
                             reason: e.to_string(),

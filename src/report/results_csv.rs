@@ -326,6 +326,7 @@ mod tests {
         j.result_json = Some(r#"{"Actions":{"Names":"=cmd|' /C calc'!A0"}}"#.into());
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
+            .flexible(true)
             .from_writer(Vec::new());
         write_result(&mut w, &j, true).unwrap();
         write_discrepancy(&mut w, &j, DiscrepancyKind::JobNotFound).unwrap();
@@ -344,7 +345,10 @@ mod tests {
         }
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("'=HYPERLINK"), "{text}");
-        assert!(text.contains("'-2+3") && text.contains("'@SUM(A1)"), "{text}");
+        assert!(
+            text.contains("'-2+3") && text.contains("'@SUM(A1)"),
+            "{text}"
+        );
         assert!(text.contains("'=1+1") && text.contains("'=cmd|"), "{text}");
         // Ordinary cells are untouched.
         assert_eq!(cell("1020"), "1020");
