@@ -94,24 +94,25 @@ fn every_path_to_one_database_meets_its_lock() {
 async fn two_runs_through_two_paths_to_one_database_send_nothing_twice() {
     let b = batch::setup(200, 141, Faults::default(), None).await;
     staged(&b).await;
-    let alias = b.dir.path().join("alias");
-    symlink(b.dir.path(), &alias).unwrap();
+    // The finding: `ln -s runs.db b.db`, then one run on each name at once.
+    let link = b.dir.path().join("b.db");
+    symlink(&b.db, &link).unwrap();
     let flags = || Layer {
         rate: Some(400.0),
         ..b.submit_flags(SubmitEndpoint::Verify)
     };
     let mut direct = b.request(RunMode::Submit, flags());
     direct.target = Target::Resume(None);
-    let mut via_alias = b.request(RunMode::Submit, flags());
-    via_alias.target = Target::Resume(None);
-    via_alias.db = alias.join("runs.db");
+    let mut via_link = b.request(RunMode::Submit, flags());
+    via_link.target = Target::Resume(None);
+    via_link.db = link;
 
-    let (first, second) = tokio::join!(runner::execute(direct), runner::execute(via_alias));
+    let (first, second) = tokio::join!(runner::execute(direct), runner::execute(via_link));
     let stats = b.sandbox.stats();
     let dup = duplicates(&stats);
     println!(
-        "figure: duplicate submissions with two paths to one --db: {dup} ({} submissions \
-         accepted for 200 jobs)",
+        "figure: duplicate submissions with a linked --db run at the same time: {dup} ({} \
+         submissions accepted for 200 jobs)",
         stats.accepted_submissions
     );
     assert_eq!(dup, 0, "submissions sent twice");
@@ -121,7 +122,7 @@ async fn two_runs_through_two_paths_to_one_database_send_nothing_twice() {
         .collect();
     assert_eq!(refused.len(), 1, "exactly one of the two runs is refused");
     assert!(
-        refused[0].message.contains("in use by another"),
+        second.is_err() && refused[0].message.contains("symbolic link"),
         "{}",
         refused[0].message
     );
@@ -347,4 +348,36 @@ async fn a_full_disk_leaves_the_previous_report_whole() {
         names.iter().all(|n| !n.ends_with(".tmp")),
         "temporary files left: {names:?}"
     );
+}
+
+#[test]
+fn a_database_of_another_user_is_refused_with_chown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    drop(Store::open(&db).unwrap());
+    let euid = smile_recon::files::euid();
+    if euid == 0 {
+        // As root the file can really be given away (to nobody), and root is refused too:
+        // a file another user could have altered is not ours to trust.
+        let c = std::ffi::CString::new(db.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string; chown has no other precondition.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        for err in [
+            DbLock::acquire(&db).unwrap_err().to_string(),
+            Store::open(&db).unwrap_err().to_string(),
+            Store::open_read_only(&db).unwrap_err().to_string(),
+        ] {
+            assert!(
+                err.contains("owned by uid 65534") && err.contains("chown 0"),
+                "{err}"
+            );
+        }
+    } else {
+        // Without root no file can be given away: the same check, with this process
+        // taken for another uid than the file's owner.
+        let meta = std::fs::symlink_metadata(&db).unwrap();
+        let reason = smile_recon::files::unsafe_reason(&db, &meta, euid + 1).unwrap();
+        assert!(reason.contains(&format!("owned by uid {euid}")), "{reason}");
+        assert!(reason.contains(&format!("chown {}", euid + 1)), "{reason}");
+    }
 }
