@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod exit;
+pub mod files;
 pub mod job_spec;
 pub mod manifest;
 pub mod report;

@@ -143,8 +143,8 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     ctx.writer.finish(ops, turn).await
 }
 
-/// Sends the submission. `None`: the breaker tripped or the run is stopping, and nothing
-/// was sent. For a queued job the intent is committed first (queued -> in_flight), once
+/// Sends the submission. `None`: the breaker tripped, the run is stopping, or the job was
+/// no longer queued when its intent was committed, and nothing was sent. For a queued job the intent is committed first (queued -> in_flight), once
 /// the request may leave.
 async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
     let Mode::Submit {
@@ -273,7 +273,16 @@ where
             Ok(applied) if applied.first() == Some(&true) => {
                 ctx.tally.transition(JobState::Queued, JobState::InFlight);
             }
-            Ok(_) => {}
+            Ok(_) => {
+                // The job was no longer queued (a result recorded meanwhile, or another
+                // turn sent it): sending now would submit it twice. Nothing is sent and the
+                // turn ends with the job as the database has it.
+                tracing::debug!(
+                    row = job.row,
+                    "the intent to submit did not apply; not sending"
+                );
+                return None;
+            }
             Err(e) => {
                 tracing::error!("cannot record the intent to submit; not sending: {e}");
                 return None;
@@ -550,6 +559,54 @@ mod tests {
         assert!(changed);
         assert!(unworked.try_recv().is_err(), "not handed back");
         assert_eq!(ctx.tally.requests.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_submission_whose_intent_did_not_apply_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, mut turns) = ctx(&dir);
+        let mut ctx = Arc::into_inner(ctx).unwrap();
+        ctx.config.mode = Mode::Submit {
+            endpoint: crate::api::SubmitEndpoint::Verify,
+            callback_url: None,
+            callback_grace: Duration::from_secs(1),
+        };
+        let ctx = Arc::new(ctx);
+        // Dispatched as queued, but final by the time its intent is committed (a result
+        // recorded meanwhile): the intent changes nothing, so nothing may be sent.
+        crate::store::seed_for_tests(&dir.path().join("w.db"), &[(1, 1, "done", None)]);
+        let mut queued = job(1);
+        queued.state = JobState::Queued;
+        queued.input_json =
+            r#"{"id_info":{"country":"GH","id_type":"PASSPORT","id_number":"G4583959"}}"#.into();
+        let (queue, jobs) = async_channel::bounded(1);
+        queue.send(queued).await.unwrap();
+        queue.close();
+        let (hand_back, mut unworked) = tokio::sync::mpsc::unbounded_channel();
+        serve(ctx.clone(), jobs, hand_back).await.unwrap();
+        assert_eq!(
+            ctx.tally.requests.load(Ordering::Relaxed),
+            0,
+            "a request was sent for a job whose intent did not apply"
+        );
+        // The turn still ends cleanly: reported, not handed back, the job left as it was.
+        let committed = turns.recv().await.unwrap().unwrap();
+        assert_eq!(committed.len(), 1);
+        let (turn, _) = &committed[0];
+        assert_eq!(
+            (turn.row, turn.from, turn.to),
+            (1, JobState::Queued, JobState::Queued)
+        );
+        assert!(unworked.try_recv().is_err(), "not handed back");
+        let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+        let (state, events): (String, i64) = conn
+            .query_row(
+                "SELECT state, (SELECT count(*) FROM events) FROM jobs WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((state.as_str(), events), ("done", 0));
     }
 
     #[test]

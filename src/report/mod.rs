@@ -10,11 +10,12 @@ mod results_csv;
 pub mod summary;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::api::codes;
+use crate::files::AtomicFile;
 use crate::store::{JobState, Store, StoreError};
 
 pub use reconcile::DiscrepancyKind;
@@ -85,13 +86,23 @@ fn io(path: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-fn csv_writer(path: &Path, header: &[&str]) -> Result<csv::Writer<BufWriter<File>>, ReportError> {
-    let file = File::create(path).map_err(|e| io(path, e))?;
+type CsvOut = csv::Writer<BufWriter<AtomicFile>>;
+
+/// A CSV written to a temporary file beside `path` (0600, never through a link), which
+/// becomes `path` only once complete ([`finish_csv`]).
+fn csv_writer(path: &Path, header: &[&str]) -> Result<CsvOut, ReportError> {
+    let file = AtomicFile::create(path).map_err(|e| io(path, e))?;
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(BufWriter::new(file));
     w.write_record(header).map_err(|e| io(path, e))?;
     Ok(w)
+}
+
+fn finish_csv(w: CsvOut, path: &Path) -> Result<(), ReportError> {
+    let buffered = w.into_inner().map_err(|e| io(path, e.error()))?;
+    let file = buffered.into_inner().map_err(|e| io(path, e.error()))?;
+    file.commit().map_err(|e| io(path, e))
 }
 
 fn catalogue_text(code: &str) -> (String, Option<String>) {
@@ -211,8 +222,7 @@ pub fn build(
         Ok(())
     })?;
     for (w, p) in [results, discrepancies].into_iter().flatten() {
-        let mut w = w;
-        w.flush().map_err(|e| io(&p, e))?;
+        finish_csv(w, &p)?;
     }
 
     let by_kind = store.events_by_kind(run_id)?;
@@ -259,19 +269,24 @@ pub fn build(
                     if let Some((w, p)) = writer.as_mut() {
                         let line = pair.line.to_string();
                         let prev_run = prev.id.to_string();
-                        w.write_record([
-                            pair.user_id.as_str(),
-                            &pair.job_id,
-                            &line,
-                            &prev_run,
-                            &pair.previous_job_id,
-                            &pair.previous_state,
-                            pair.previous_code.as_deref().unwrap_or(""),
-                            pair.previous_text.as_deref().unwrap_or(""),
-                            &pair.state,
-                            pair.code.as_deref().unwrap_or(""),
-                            pair.text.as_deref().unwrap_or(""),
-                        ])
+                        w.write_record(
+                            [
+                                pair.user_id.as_str(),
+                                &pair.job_id,
+                                &line,
+                                &prev_run,
+                                &pair.previous_job_id,
+                                &pair.previous_state,
+                                pair.previous_code.as_deref().unwrap_or(""),
+                                pair.previous_text.as_deref().unwrap_or(""),
+                                &pair.state,
+                                pair.code.as_deref().unwrap_or(""),
+                                pair.text.as_deref().unwrap_or(""),
+                            ]
+                            .map(results_csv::cell)
+                            .iter()
+                            .map(|c| c.as_ref()),
+                        )
                         .map_err(|e| StoreError::Io {
                             path: p.display().to_string(),
                             reason: e.to_string(),
@@ -280,8 +295,8 @@ pub fn build(
                 }
                 Ok(())
             })?;
-            if let Some((mut w, p)) = writer {
-                w.flush().map_err(|e| io(&p, e))?;
+            if let Some((w, p)) = writer {
+                finish_csv(w, &p)?;
             }
             Some(d)
         }
@@ -369,7 +384,12 @@ pub const DRIFT_HEADER: [&str; 11] = [
 
 /// Writes the chosen formats into `options.out` (created if needed).
 pub fn write(store: &Store, run_id: i64, options: &ReportOptions) -> Result<Written, ReportError> {
-    std::fs::create_dir_all(&options.out).map_err(|e| io(&options.out, e))?;
+    // A folder made here is private (0700); an existing one is left as it is.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&options.out)
+        .map_err(|e| io(&options.out, e))?;
     let wants_csv = options.formats.contains(&Format::Csv);
     let (summary, csv_files) = build(
         store,
@@ -380,8 +400,9 @@ pub fn write(store: &Store, run_id: i64, options: &ReportOptions) -> Result<Writ
     let mut files = csv_files;
     let mut put = |name: &str, text: String| -> Result<(), ReportError> {
         let path = options.out.join(name);
-        let mut f = File::create(&path).map_err(|e| io(&path, e))?;
+        let mut f = AtomicFile::create(&path).map_err(|e| io(&path, e))?;
         f.write_all(text.as_bytes()).map_err(|e| io(&path, e))?;
+        f.commit().map_err(|e| io(&path, e))?;
         files.push(path);
         Ok(())
     };

@@ -1,5 +1,7 @@
 //! `results.csv` (one row per job) and `discrepancies.csv` (one row per disagreement).
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -22,37 +24,37 @@ pub const ACTIONS: [&str; 7] = [
 #[derive(Serialize)]
 struct ResultRow<'a> {
     line: i64,
-    user_id: &'a str,
-    job_id: &'a str,
-    country: &'a str,
-    id_type: &'a str,
-    id_number: String,
-    state: &'a str,
-    result_code: &'a str,
-    result_text: &'a str,
-    category: &'a str,
-    job_success: &'a str,
+    user_id: Cow<'a, str>,
+    job_id: Cow<'a, str>,
+    country: Cow<'a, str>,
+    id_type: Cow<'a, str>,
+    id_number: Cow<'a, str>,
+    state: Cow<'a, str>,
+    result_code: Cow<'a, str>,
+    result_text: Cow<'a, str>,
+    category: Cow<'a, str>,
+    job_success: Cow<'a, str>,
     #[serde(rename = "Verify_ID_Number")]
-    verify_id_number: String,
+    verify_id_number: Cow<'a, str>,
     #[serde(rename = "Return_Personal_Info")]
-    return_personal_info: String,
+    return_personal_info: Cow<'a, str>,
     #[serde(rename = "Names")]
-    names: String,
+    names: Cow<'a, str>,
     #[serde(rename = "DOB")]
-    dob: String,
+    dob: Cow<'a, str>,
     #[serde(rename = "Gender")]
-    gender: String,
+    gender: Cow<'a, str>,
     #[serde(rename = "Phone_Number")]
-    phone_number: String,
+    phone_number: Cow<'a, str>,
     #[serde(rename = "ID_Verification")]
-    id_verification: String,
+    id_verification: Cow<'a, str>,
     attempts: i64,
     polls: i64,
-    first_request_at: String,
-    completed_at: String,
-    result_source: &'a str,
-    signature_confirmed: &'a str,
-    last_error: &'a str,
+    first_request_at: Cow<'a, str>,
+    completed_at: Cow<'a, str>,
+    result_source: Cow<'a, str>,
+    signature_confirmed: Cow<'a, str>,
+    last_error: Cow<'a, str>,
 }
 
 fn yes_no(b: Option<bool>) -> &'static str {
@@ -109,46 +111,67 @@ pub fn write_result<W: std::io::Write>(
     ] = actions(job);
     out.serialize(ResultRow {
         line: job.line,
-        user_id: &job.user_id,
-        job_id: &job.job_id,
-        country: job.country.as_deref().unwrap_or(""),
-        id_type: job.id_type.as_deref().unwrap_or(""),
-        id_number: if show_pii { number } else { mask(&number) },
-        state: job.state.as_str(),
-        result_code: job.result_code.as_deref().unwrap_or(""),
-        result_text: job.result_text.as_deref().unwrap_or(""),
-        category: job.category.as_deref().unwrap_or(""),
-        job_success: yes_no(job.job_success),
-        verify_id_number,
-        return_personal_info,
-        names,
-        dob,
-        gender,
-        phone_number,
-        id_verification,
+        user_id: cell(&job.user_id),
+        job_id: cell(&job.job_id),
+        country: cell(job.country.as_deref().unwrap_or("")),
+        id_type: cell(job.id_type.as_deref().unwrap_or("")),
+        id_number: owned(if show_pii { number } else { mask(&number) }),
+        state: cell(job.state.as_str()),
+        result_code: cell(job.result_code.as_deref().unwrap_or("")),
+        result_text: cell(job.result_text.as_deref().unwrap_or("")),
+        category: cell(job.category.as_deref().unwrap_or("")),
+        job_success: cell(yes_no(job.job_success)),
+        verify_id_number: owned(verify_id_number),
+        return_personal_info: owned(return_personal_info),
+        names: owned(names),
+        dob: owned(dob),
+        gender: owned(gender),
+        phone_number: owned(phone_number),
+        id_verification: owned(id_verification),
         attempts: job.attempts,
         polls: job.polls,
-        first_request_at: job.first_request_at.map(rfc3339).unwrap_or_default(),
-        completed_at: job.completed_at.map(rfc3339).unwrap_or_default(),
-        result_source: job.result_source.as_deref().unwrap_or(""),
-        signature_confirmed: yes_no(job.signature_confirmed),
-        last_error: job.last_error.as_deref().unwrap_or(""),
+        first_request_at: owned(job.first_request_at.map(rfc3339).unwrap_or_default()),
+        completed_at: owned(job.completed_at.map(rfc3339).unwrap_or_default()),
+        result_source: cell(job.result_source.as_deref().unwrap_or("")),
+        signature_confirmed: cell(yes_no(job.signature_confirmed)),
+        last_error: cell(job.last_error.as_deref().unwrap_or("")),
     })
+}
+
+/// A text cell as a spreadsheet will not run it: one that starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return (a formula, or a way to start one) gets a leading `'`, as
+/// OWASP's "CSV Injection" page recommends; quoting is the csv writer's. Every text cell
+/// of every CSV goes through here: user_id, job_id and the ID number come from the
+/// manifest, the result text and `Actions` from the API. Numbers we count ourselves
+/// (line, attempts, polls) are written as numbers and are never negative.
+pub fn cell(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+fn owned<'a>(text: String) -> Cow<'a, str> {
+    match cell(&text) {
+        Cow::Borrowed(_) => Cow::Owned(text),
+        Cow::Owned(escaped) => Cow::Owned(escaped),
+    }
 }
 
 #[derive(Serialize)]
 struct DiscrepancyRow<'a> {
     line: i64,
-    user_id: &'a str,
-    job_id: &'a str,
-    kind: &'a str,
-    expected_status: &'a str,
-    expected_result_code: &'a str,
-    state: &'a str,
-    result_code: &'a str,
-    result_text: &'a str,
-    category: &'a str,
-    last_code: &'a str,
+    user_id: Cow<'a, str>,
+    job_id: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    expected_status: Cow<'a, str>,
+    expected_result_code: Cow<'a, str>,
+    state: Cow<'a, str>,
+    result_code: Cow<'a, str>,
+    result_text: Cow<'a, str>,
+    category: Cow<'a, str>,
+    last_code: Cow<'a, str>,
 }
 
 pub fn write_discrepancy<W: std::io::Write>(
@@ -158,16 +181,16 @@ pub fn write_discrepancy<W: std::io::Write>(
 ) -> csv::Result<()> {
     out.serialize(DiscrepancyRow {
         line: job.line,
-        user_id: &job.user_id,
-        job_id: &job.job_id,
-        kind: kind.as_str(),
-        expected_status: job.expected_status.as_deref().unwrap_or(""),
-        expected_result_code: job.expected_result_code.as_deref().unwrap_or(""),
-        state: job.state.as_str(),
-        result_code: job.result_code.as_deref().unwrap_or(""),
-        result_text: job.result_text.as_deref().unwrap_or(""),
-        category: job.category.as_deref().unwrap_or(""),
-        last_code: job.last_code.as_deref().unwrap_or(""),
+        user_id: cell(&job.user_id),
+        job_id: cell(&job.job_id),
+        kind: cell(kind.as_str()),
+        expected_status: cell(job.expected_status.as_deref().unwrap_or("")),
+        expected_result_code: cell(job.expected_result_code.as_deref().unwrap_or("")),
+        state: cell(job.state.as_str()),
+        result_code: cell(job.result_code.as_deref().unwrap_or("")),
+        result_text: cell(job.result_text.as_deref().unwrap_or("")),
+        category: cell(job.category.as_deref().unwrap_or("")),
+        last_code: cell(job.last_code.as_deref().unwrap_or("")),
     })
 }
 
@@ -288,6 +311,49 @@ mod tests {
         assert!(lines[0].contains("****3959") && !lines[0].contains("G4583959"));
         assert!(lines[1].contains("G4583959"));
         assert!(lines[0].contains("Exact Match"));
+    }
+
+    #[test]
+    fn cells_that_would_start_a_formula_are_escaped() {
+        let mut j = job();
+        j.user_id = "=HYPERLINK(\"http://evil\",\"x\")".into();
+        j.job_id = "+1+1".into();
+        j.result_text = Some("-2+3".into());
+        j.last_error = Some("@SUM(A1)".into());
+        j.country = Some("\tGH".into());
+        j.id_type = Some("\r=1".into());
+        j.input_json = r#"{"id_info":{"id_number":"=1+1"}}"#.into();
+        j.result_json = Some(r#"{"Actions":{"Names":"=cmd|' /C calc'!A0"}}"#.into());
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_writer(Vec::new());
+        write_result(&mut w, &j, true).unwrap();
+        write_discrepancy(&mut w, &j, DiscrepancyKind::JobNotFound).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes.as_slice());
+        for record in r.records() {
+            for field in record.unwrap().iter() {
+                assert!(
+                    !field.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a cell starts a formula: {field:?}"
+                );
+            }
+        }
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(
+            text.contains("'-2+3") && text.contains("'@SUM(A1)"),
+            "{text}"
+        );
+        assert!(text.contains("'=1+1") && text.contains("'=cmd|"), "{text}");
+        // Ordinary cells are untouched.
+        assert_eq!(cell("1020"), "1020");
+        assert_eq!(cell("****3959"), "****3959");
+        assert_eq!(cell("2026-11-22T10:00:00Z"), "2026-11-22T10:00:00Z");
     }
 
     #[test]

@@ -1,4 +1,12 @@
-//! One process per database: an exclusive lock on `<db>.lock`, holding the owner's pid.
+//! One process per database: an exclusive OS lock (flock) on the database file itself,
+//! so every path to that file (a linked directory, `..`, a bind mount) meets the same
+//! lock; a link as the file itself, or a second hard link, is refused outright. The holder's pid is kept in `<database>.lock` beside it, only to
+//! name the holder when another process is refused.
+//!
+//! flock and SQLite's own fcntl locks do not interact on Linux. The handle stays open for
+//! as long as the lock is held: closing any handle of a file drops the process's fcntl
+//! locks on it, so a [`DbLock`] must outlive every connection of its process to that
+//! database (in `runner::execute` it is the first value taken and the last dropped).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -6,52 +14,71 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
+use crate::files;
 
 /// Held for the life of the process; the OS releases it if the process dies.
 #[derive(Debug)]
 pub struct DbLock {
-    _file: File,
+    _db: File,
+    _pid: File,
     path: PathBuf,
 }
 
 impl DbLock {
+    /// Creates the database file (empty, 0600) if it does not exist yet, and locks it.
+    /// Refused: a link as `db` or as its `.lock`, a file of another user or writable by
+    /// group or others, and of course a database another process holds.
     pub fn acquire(db: &Path) -> Result<Self, StoreError> {
-        let path = lock_path(db);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let resolved = files::resolve(db).map_err(|e| StoreError::io(db, e))?;
+        let file = files::open_private_rw(&resolved).map_err(|e| StoreError::io(db, e))?;
+        file.metadata()
+            .and_then(|meta| files::one_name(&resolved, &meta))
+            .map_err(|e| StoreError::io(db, e))?;
+        let path = lock_path(&resolved);
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let holder = text.trim();
                 return Err(StoreError::Locked {
                     db: db.display().to_string(),
-                    pid: if holder.is_empty() {
-                        "unknown".into()
-                    } else {
-                        holder.to_owned()
-                    },
+                    pid: holder(&path).unwrap_or_else(|| "unknown".into()),
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
+            Err(TryLockError::Error(e)) => return Err(StoreError::io(db, e)),
         }
-        file.set_len(0).map_err(|e| StoreError::io(&path, e))?;
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| writeln!(file, "{}", std::process::id()))
+        // Ours now (the database's lock is held): emptied and given our pid. Opened without
+        // following a link, so a planted link cannot make us truncate another file.
+        let mut pid = files::open_private_rw(&path).map_err(|e| StoreError::io(&path, e))?;
+        pid.set_len(0)
+            .and_then(|_| pid.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(pid, "{}", std::process::id()))
             .map_err(|e| StoreError::io(&path, e))?;
-        Ok(Self { _file: file, path })
+        Ok(Self {
+            _db: file,
+            _pid: pid,
+            path,
+        })
     }
 
+    /// The file naming the holder's pid.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The holder's pid, read without following a link.
+fn holder(path: &Path) -> Option<String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(files::NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut text = String::new();
+    Read::by_ref(&mut file)
+        .take(64)
+        .read_to_string(&mut text)
+        .ok()?;
+    let pid = text.trim();
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then(|| pid.to_owned())
 }
 
 fn lock_path(db: &Path) -> PathBuf {

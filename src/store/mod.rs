@@ -20,6 +20,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
+use crate::files;
+
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use lock::DbLock;
 pub use reports::{DriftPair, Latency};
@@ -81,19 +83,34 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating it mode 0600 if needed) and brings the schema up to date.
+    /// Opens (creating it mode 0600 if needed) and brings the schema up to date. The file
+    /// is refused if it is a symbolic link, another user's, or writable by group or
+    /// others (see [`check_files`]); its -wal and -shm are kept 0600.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
+        let real = check_files(path)?;
+        if files::lstat(&real)
+            .map_err(|e| StoreError::io(path, e))?
+            .is_none()
+        {
             // Created here, not by SQLite, so that it is 0600 from the first byte; SQLite
             // gives the -wal and -shm files the same mode.
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(path)
+                .custom_flags(files::NOFOLLOW)
+                .open(&real)
                 .map_err(|e| StoreError::io(path, e))?;
         }
-        let mut conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        let mut conn = Connection::open_with_flags(
+            &real,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|e| sqlite(path, e))?;
         configure(&conn, path)?;
         migrations()
             .to_latest(&mut conn)
@@ -101,23 +118,25 @@ impl Store {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(Self {
-            conn,
-            path: path.to_owned(),
-        })
+        private_companions(&real)?;
+        Ok(Self { conn, path: real })
     }
 
-    /// A read-only connection (reports, the dispatcher's paging, the callback receiver).
+    /// A read-only connection (reports, the dispatcher's paging, the callback receiver),
+    /// under the same rules as [`Store::open`].
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        if !path.is_file() {
+        let real = check_files(path)?;
+        if !real.is_file() {
             return Err(StoreError::Io {
                 path: path.display().to_string(),
                 reason: "no such database".into(),
             });
         }
         let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            &real,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| sqlite(path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
@@ -134,10 +153,8 @@ impl Store {
                 ),
             });
         }
-        Ok(Self {
-            conn,
-            path: path.to_owned(),
-        })
+        private_companions(&real)?;
+        Ok(Self { conn, path: real })
     }
 
     pub fn path(&self) -> &Path {
@@ -147,6 +164,35 @@ impl Store {
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         sqlite(&self.path, e)
     }
+}
+
+/// The database's path with its directories resolved, once the database and its -wal,
+/// -shm and .lock files (those that exist) have been checked: none may be a symbolic link,
+/// belong to another user, or be writable by group or others. The message says how to
+/// fix it (`chmod 600`, `chown`, or pass the file itself).
+pub fn check_files(path: &Path) -> Result<PathBuf, StoreError> {
+    let real = files::resolve(path).map_err(|e| StoreError::io(path, e))?;
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = real.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        files::check_existing(&file).map_err(|e| StoreError::io(&file, e))?;
+    }
+    if let Some(meta) = files::lstat(&real).map_err(|e| StoreError::io(path, e))? {
+        files::one_name(&real, &meta).map_err(|e| StoreError::io(path, e))?;
+    }
+    Ok(real)
+}
+
+/// -wal and -shm at 0600 whatever the umask or a database's mode gave them.
+fn private_companions(real: &Path) -> Result<(), StoreError> {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = real.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        files::make_private(&file).map_err(|e| StoreError::io(&file, e))?;
+    }
+    Ok(())
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
