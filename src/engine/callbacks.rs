@@ -153,6 +153,8 @@ impl Default for Policy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     Malformed,
+    /// The body did not arrive within the body timeout.
+    Slow,
     Signature,
     Timestamp,
     Replay,
@@ -163,8 +165,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Malformed,
+        Refusal::Slow,
         Refusal::Signature,
         Refusal::Timestamp,
         Refusal::Replay,
@@ -177,6 +180,7 @@ impl Refusal {
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::Malformed => "malformed",
+            Refusal::Slow => "body_too_slow",
             Refusal::Signature => "bad_signature",
             Refusal::Timestamp => "timestamp_outside_window",
             Refusal::Replay => "replayed",
@@ -467,10 +471,10 @@ async fn receive(
     let body = match read_body(&rx, &headers, body).await {
         Ok(b) => b,
         Err(answer) => {
-            let why = if answer.0 == StatusCode::SERVICE_UNAVAILABLE {
-                Refusal::Busy
-            } else {
-                Refusal::Malformed
+            let why = match answer.0 {
+                StatusCode::SERVICE_UNAVAILABLE => Refusal::Busy,
+                StatusCode::REQUEST_TIMEOUT => Refusal::Slow,
+                _ => Refusal::Malformed,
             };
             return refused(why, answer);
         }
