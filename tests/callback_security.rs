@@ -196,7 +196,10 @@ async fn callback_url(submissions: &Submissions, n: usize, within: Duration) -> 
                 return subs[0].1.clone();
             }
         }
-        assert!(Instant::now() < deadline, "{n} submissions not made in time");
+        assert!(
+            Instant::now() < deadline,
+            "{n} submissions not made in time"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -262,9 +265,12 @@ async fn replayed_stale_and_unsent_callbacks_are_refused_without_a_write() {
     let run = start_run(20, 1.0, 2).await;
     let url = callback_url(&run.submissions, 2, Duration::from_secs(30)).await;
     let db = run.db.clone();
-    wait_for(&db, Duration::from_secs(30), "jobs 0 and 1 awaiting", |jobs| {
-        jobs[..2].iter().all(|j| j.state == JobState::Awaiting)
-    })
+    wait_for(
+        &db,
+        Duration::from_secs(30),
+        "jobs 0 and 1 awaiting",
+        |jobs| jobs[..2].iter().all(|j| j.state == JobState::Awaiting),
+    )
     .await;
     let http = http();
     let before = events(&db);
@@ -276,11 +282,18 @@ async fn replayed_stale_and_unsent_callbacks_are_refused_without_a_write() {
     // A callback for a job never sent (still queued).
     assert_eq!(job(&db, 19).state, JobState::Queued);
     assert_eq!(send(&http, &url, &callback(19, "1020")).await, 409);
-    assert_eq!(job(&db, 19).state, JobState::Queued, "a queued job stays queued");
+    assert_eq!(
+        job(&db, 19).state,
+        JobState::Queued,
+        "a queued job stays queued"
+    );
     // The genuine callback for job 0, then its pair replayed for job 1 with a false code.
     let t = fresh_timestamp();
     let s = creds().sign(&t);
-    assert_eq!(send(&http, &url, &callback_with(0, genuine(0), &t, &s)).await, 200);
+    assert_eq!(
+        send(&http, &url, &callback_with(0, genuine(0), &t, &s)).await,
+        200
+    );
     let replay = callback_with(1, "2302", &t, &s);
     assert_eq!(send(&http, &url, &replay).await, 409);
     assert_eq!(job(&db, 1).state, JobState::Awaiting);
@@ -363,7 +376,8 @@ async fn a_slow_client_does_not_hold_a_finished_run() {
     // The slow client: one header byte every 300 ms, for at most 60 s.
     let slow = tokio::spawn(async move {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Slow: ";
+        let head =
+            b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Slow: ";
         for b in head.iter().chain(std::iter::repeat(&b'a')).take(200) {
             if s.write_all(&[*b]).await.is_err() {
                 return;
@@ -435,8 +449,20 @@ async fn a_flood_of_idle_and_slow_connections_neither_starves_nor_bloats_the_run
         .args(["--db", db.to_str().unwrap()])
         .args(["--base-url", &format!("http://{base}")])
         .args(["--partner-id", PARTNER])
-        .args(["--endpoint", "verify-async", "--callback-listen", "127.0.0.1:0"])
-        .args(["--callback-grace", "600", "--rate", "0", "--concurrency", "4"])
+        .args([
+            "--endpoint",
+            "verify-async",
+            "--callback-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--callback-grace",
+            "600",
+            "--rate",
+            "0",
+            "--concurrency",
+            "4",
+        ])
         .args(["--timeout", "10", "--quiet"])
         .env("SMILE_API_KEY", KEY)
         .stdout(std::process::Stdio::null())
@@ -465,11 +491,9 @@ async fn a_flood_of_idle_and_slow_connections_neither_starves_nor_bloats_the_run
     // The attack: 800 idle connections and 300 slow 1 MiB bodies, held open.
     let mut held = Vec::new();
     for n in 0..1_100usize {
-        let Ok(Ok(mut s)) = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
+        let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+                .await
         else {
             continue;
         };
@@ -575,4 +599,48 @@ async fn a_flood_of_idle_and_slow_connections_neither_starves_nor_bloats_the_run
         delivering.as_secs_f64()
     );
     let _ = std::io::stdout().flush();
+}
+
+/// `--callback-confirm job-status` (the default): a callback's ResultCode is only a claim;
+/// job_status's answer is recorded, and the job_status event says whether it confirmed
+/// the claim or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_status_confirms_or_overrules_a_callbacks_claim() {
+    const JOBS: usize = 3;
+    let run = start_run(JOBS, 0.0, 5).await;
+    let url = callback_url(&run.submissions, JOBS, Duration::from_secs(30)).await;
+    let db = run.db.clone();
+    wait_for(&db, Duration::from_secs(30), "all awaiting", |jobs| {
+        jobs.iter().all(|j| j.state == JobState::Awaiting)
+    })
+    .await;
+    let http = http();
+    // job 0's genuine result is 1022; its callback claims 1020
+    assert_eq!(send(&http, &url, &callback(0, "1020")).await, 200);
+    for i in 1..JOBS {
+        assert_eq!(send(&http, &url, &callback(i, genuine(i))).await, 200);
+    }
+    let finished = tokio::time::timeout(Duration::from_secs(30), run.handle)
+        .await
+        .expect("the run did not end")
+        .unwrap()
+        .unwrap_or_else(|f| panic!("{}", f.message));
+    assert_eq!(finished.outcome, Outcome::Success);
+    for (i, j) in read_jobs(&db).iter().enumerate() {
+        assert_eq!(j.state, JobState::Done, "{j:?}");
+        assert_eq!(j.result_code.as_deref(), Some(genuine(i)), "{j:?}");
+        assert_eq!(j.result_source.as_deref(), Some("job_status"), "{j:?}");
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let outcomes: BTreeMap<String, i64> = conn
+        .prepare("SELECT outcome, COUNT(*) FROM events WHERE kind = 'job_status' GROUP BY outcome")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("confirmed".to_owned(), 2), ("mismatch".to_owned(), 1)])
+    );
 }

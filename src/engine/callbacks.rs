@@ -406,7 +406,10 @@ async fn read_body(
     body: Body,
 ) -> Result<Bytes, (StatusCode, &'static str)> {
     let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "callback body too large\n");
-    let busy = (StatusCode::SERVICE_UNAVAILABLE, "receiver busy, try again\n");
+    let busy = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "receiver busy, try again\n",
+    );
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -538,7 +541,10 @@ async fn receive(
         }
     };
     if user_id != params.user_id {
-        return refused(Refusal::UnknownJob, (StatusCode::NOT_FOUND, "unknown job\n"));
+        return refused(
+            Refusal::UnknownJob,
+            (StatusCode::NOT_FOUND, "unknown job\n"),
+        );
     }
     if state.is_final() {
         // Smile ID delivering again what was recorded: answered 200 so it stops.
@@ -617,15 +623,7 @@ async fn record(
         Next::Final {
             code: Some(code), ..
         } if rx.policy.confirm == CallbackConfirm::JobStatus => {
-            vec![
-                pair,
-                event("claim"),
-                WriteOp::Claim {
-                    row,
-                    code,
-                    at: now,
-                },
-            ]
+            vec![pair, event("claim"), WriteOp::Claim { row, code, at: now }]
         }
         Next::Final {
             state: to,
@@ -646,7 +644,11 @@ async fn record(
                 result,
                 at: now,
             });
-            return match rx.writer.commit(vec![pair, event("callback"), update]).await {
+            return match rx
+                .writer
+                .commit(vec![pair, event("callback"), update])
+                .await
+            {
                 Ok(applied) => {
                     rx.tally.callbacks.accepted.fetch_add(1, Ordering::Relaxed);
                     if applied.last() == Some(&true) {
@@ -696,10 +698,10 @@ mod tests {
             .timestamp_millis();
         let window = Duration::from_secs(300);
         for fresh in [
-            "2025-06-01T12:00:00.000Z",            // Node
-            "2025-06-01T11:58:00.123456+00:00",    // Python, microseconds
-            "2025-06-01T14:04:59+02:00",           // another offset, within the window
-            "2025-06-01T12:05:00.000Z",            // the edge, in the future
+            "2025-06-01T12:00:00.000Z",         // Node
+            "2025-06-01T11:58:00.123456+00:00", // Python, microseconds
+            "2025-06-01T14:04:59+02:00",        // another offset, within the window
+            "2025-06-01T12:05:00.000Z",         // the edge, in the future
         ] {
             assert!(timestamp_is_fresh(fresh, now, window), "{fresh}");
         }

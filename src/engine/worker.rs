@@ -229,12 +229,23 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
     let outcome = match (&job.callback_claim, &next) {
         // A callback claimed a result: job_status's final answer confirms or overrules
         // it, and job_status's is what is recorded.
-        (Some(claim), Next::Final { code: Some(code), .. }) => {
+        (
+            Some(claim),
+            Next::Final {
+                code: Some(code), ..
+            },
+        ) => {
             if claim == code {
-                ctx.tally.callbacks.confirmed.fetch_add(1, Ordering::Relaxed);
+                ctx.tally
+                    .callbacks
+                    .confirmed
+                    .fetch_add(1, Ordering::Relaxed);
                 "confirmed"
             } else {
-                ctx.tally.callbacks.mismatched.fetch_add(1, Ordering::Relaxed);
+                ctx.tally
+                    .callbacks
+                    .mismatched
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     job_id = %job.job_id,
                     callback = %claim,
