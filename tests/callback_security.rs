@@ -311,9 +311,10 @@ async fn replayed_stale_and_unsent_callbacks_are_refused_without_a_write() {
         };
         posts.push(body);
     }
-    for chunk in posts.chunks(50) {
+    while !posts.is_empty() {
+        let chunk: Vec<Value> = posts.drain(..posts.len().min(50)).collect();
         let mut set = tokio::task::JoinSet::new();
-        for body in chunk.iter().cloned() {
+        for body in chunk {
             let (http, url) = (http.clone(), url.clone());
             set.spawn(async move { send(&http, &url, &body).await });
         }
