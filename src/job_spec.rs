@@ -82,6 +82,10 @@ pub struct SubmitSpec {
     pub callback_url: Option<String>,
     pub callback_listen: Option<SocketAddr>,
     pub callback_grace: Option<f64>,
+    /// `job-status` (default) or `none`: whether a callback's result needs job_status.
+    pub callback_confirm: Option<crate::engine::callbacks::CallbackConfirm>,
+    /// Seconds a callback's timestamp may be from now (default 300).
+    pub callback_max_age: Option<f64>,
     /// `refuse` (default) or `allow` a row whose id type is known neither to
     /// `/v1/services` nor to the built-in table.
     pub unknown_id_types: Option<crate::api::id_types::UnknownIdTypes>,

@@ -120,6 +120,8 @@ async fn start_run(jobs: usize, concurrency: usize) -> AsyncRun {
         // long enough that no job_status poll happens during the test: every result
         // must come through the receiver
         callback_grace: Some(600.0),
+        // these tests are about the receiver itself: a callback's result is final
+        callback_confirm: Some(smile_recon::engine::callbacks::CallbackConfirm::None),
         ..Layer::default()
     };
     let request = Request {
@@ -220,10 +222,22 @@ impl AsyncRun {
     }
 }
 
+/// A distinct fresh timestamp per call (a (timestamp, signature) pair is accepted once),
+/// as Python's SDK writes them (`+00:00`, microseconds).
+fn fresh_timestamp() -> String {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let offset = chrono::Duration::microseconds(NEXT.fetch_add(1, Ordering::Relaxed));
+    (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
 /// The result Smile ID would POST for job `i`, signed with `key`.
 fn callback_with_key(i: usize, code: &str, key: &str) -> Value {
     let c = Credentials::new(PARTNER, ApiKey::new(key).unwrap()).unwrap();
-    let stamp = c.stamp_now();
+    let timestamp = fresh_timestamp();
+    let stamp = smile_recon::api::SignedStamp {
+        signature: c.sign(&timestamp),
+        timestamp,
+    };
     let text = match code {
         "1020" => "Exact Match",
         "1022" => "No Match",

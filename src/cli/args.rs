@@ -160,6 +160,13 @@ pub struct SubmitArgs {
     /// Seconds to wait for a callback before polling job_status instead [default: 30].
     #[arg(long, value_name = "SECS")]
     pub callback_grace: Option<f64>,
+    /// Whether a callback's result is final only once one job_status call confirms it
+    /// [default: job-status].
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub callback_confirm: Option<crate::engine::callbacks::CallbackConfirm>,
+    /// Seconds a callback's timestamp may be from now, past or future [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub callback_max_age: Option<f64>,
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]

@@ -66,6 +66,8 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
         callback_url: args.callback_url,
         callback_listen: args.callback_listen,
         callback_grace: args.callback_grace,
+        callback_confirm: args.callback_confirm,
+        callback_max_age: args.callback_max_age,
         unknown_id_types: args.unknown_id_types,
         ..Layer::from_flags(&args.api, &args.limits)
     };

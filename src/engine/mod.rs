@@ -76,6 +76,8 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Run the callback receiver here (async submissions).
     pub callback_listen: Option<SocketAddr>,
+    /// What the receiver accepts, and its limits.
+    pub callback: callbacks::Policy,
 }
 
 /// How a run's execution ended.
@@ -144,6 +146,8 @@ pub async fn run(
                 writer.clone(),
                 Store::open_read_only(&db)?,
                 tally.clone(),
+                config.callback.clone(),
+                config.shutdown_grace,
                 receiver_stop,
             )
             .await
@@ -194,6 +198,15 @@ pub async fn run(
     let _ = stop_receiver.send(true);
     if let Some(server) = callback_server {
         server.stopped().await;
+        let counts = &tally.callbacks;
+        let refused = counts.snapshot();
+        tracing::info!(
+            accepted = counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
+            confirmed = counts.confirmed.load(std::sync::atomic::Ordering::Relaxed),
+            mismatched = counts.mismatched.load(std::sync::atomic::Ordering::Relaxed),
+            refused = ?refused,
+            "callback receiver stopped"
+        );
     }
     let report = EngineReport {
         stop: Stop::Drained,

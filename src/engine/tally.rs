@@ -14,6 +14,8 @@ pub struct Tally {
     pub retries: AtomicU64,
     pub in_flight: AtomicU64,
     categories: [AtomicU64; CATEGORIES.len()],
+    /// The callback receiver's counts (refusals, confirmations): memory only.
+    pub callbacks: super::callbacks::Refusals,
 }
 
 /// The result categories a finished job is counted under, in display order.

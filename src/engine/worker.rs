@@ -229,10 +229,38 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
         }
         Err(e) => outcome::after_error(&e, keep, keep),
     };
-    events.push(WriteOp::Event(EventRecord {
-        outcome: next_name(&next),
-        ..event
-    }));
+    let outcome = match (&job.callback_claim, &next) {
+        // A callback claimed a result: job_status's final answer confirms or overrules
+        // it, and job_status's is what is recorded.
+        (
+            Some(claim),
+            Next::Final {
+                code: Some(code), ..
+            },
+        ) => {
+            if claim == code {
+                ctx.tally
+                    .callbacks
+                    .confirmed
+                    .fetch_add(1, Ordering::Relaxed);
+                "confirmed"
+            } else {
+                ctx.tally
+                    .callbacks
+                    .mismatched
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    job_id = %job.job_id,
+                    callback = %claim,
+                    job_status = %code,
+                    "a callback's ResultCode differs from job_status's; job_status's is recorded"
+                );
+                "mismatch"
+            }
+        }
+        _ => next_name(&next),
+    };
+    events.push(WriteOp::Event(EventRecord { outcome, ..event }));
     Some(next)
 }
 
@@ -486,6 +514,7 @@ mod tests {
                 breaker_threshold: 5,
                 shutdown_grace: Duration::from_secs(1),
                 callback_listen: None,
+                callback: Default::default(),
             },
             client,
             writer,
@@ -509,6 +538,7 @@ mod tests {
             polls: 0,
             input_json: "{}".into(),
             first_request_at: None,
+            callback_claim: None,
         }
     }
 

@@ -56,6 +56,10 @@ pub struct Layer {
     pub callback_url: Option<String>,
     pub callback_listen: Option<SocketAddr>,
     pub callback_grace: Option<f64>,
+    /// Whether a callback's result needs one job_status call to confirm it.
+    pub callback_confirm: Option<crate::engine::callbacks::CallbackConfirm>,
+    /// Seconds a callback's timestamp may be from now, past or future.
+    pub callback_max_age: Option<f64>,
     /// Seconds from the start of an execution after which pending jobs give up.
     pub deadline: Option<f64>,
     /// Seconds one job may wait for its result after its first request.
@@ -97,6 +101,8 @@ impl Layer {
             callback_url,
             callback_listen,
             callback_grace,
+            callback_confirm,
+            callback_max_age,
             deadline,
             result_timeout,
             poll_interval,
@@ -141,6 +147,8 @@ impl Layer {
             callback_url: spec.submit.callback_url.clone(),
             callback_listen: spec.submit.callback_listen,
             callback_grace: spec.submit.callback_grace,
+            callback_confirm: spec.submit.callback_confirm,
+            callback_max_age: spec.submit.callback_max_age,
             deadline: spec.poll.deadline,
             result_timeout: spec.limits.result_timeout,
             poll_interval: spec.poll.interval,
@@ -167,6 +175,8 @@ impl Layer {
             timeout: Some(settings::DEFAULT_TIMEOUT.as_secs_f64()),
             connect_timeout: Some(settings::DEFAULT_CONNECT_TIMEOUT.as_secs_f64()),
             callback_grace: Some(DEFAULT_CALLBACK_GRACE),
+            callback_confirm: Some(Default::default()),
+            callback_max_age: Some(crate::engine::callbacks::DEFAULT_MAX_AGE.as_secs_f64()),
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
             result_timeout: Some(crate::engine::DEFAULT_RESULT_TIMEOUT.as_secs_f64()),
             unknown_id_types: Some(UnknownIdTypes::default()),
@@ -353,6 +363,18 @@ impl Layer {
             self.callback_grace,
             Duration::from_secs_f64(DEFAULT_CALLBACK_GRACE),
         )
+    }
+
+    /// `--callback-max-age`: at least 1 s (a clock a second off must not refuse every
+    /// callback), at most a day.
+    pub fn callback_max_age(&self) -> Result<Duration, Failure> {
+        let default = crate::engine::callbacks::DEFAULT_MAX_AGE.as_secs_f64();
+        match self.callback_max_age.unwrap_or(default) {
+            s if s.is_finite() && (1.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            s => Err(Failure::usage(format!(
+                "--callback-max-age must be between 1 and 86400 seconds, got {s}"
+            ))),
+        }
     }
 
     pub fn poll_interval(&self) -> Result<Duration, Failure> {

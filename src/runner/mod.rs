@@ -313,6 +313,11 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         breaker_threshold: BREAKER_THRESHOLD,
         shutdown_grace: SHUTDOWN_GRACE,
         callback_listen: layer.callback_listen,
+        callback: engine::callbacks::Policy {
+            confirm: layer.callback_confirm.unwrap_or_default(),
+            max_age: layer.callback_max_age()?,
+            limits: engine::callbacks::Limits::default(),
+        },
     };
     let shutdown = signals::listen();
     let progress = progress::Progress::start(tally.clone(), request.progress);

@@ -46,6 +46,8 @@ pub struct DueJob {
     pub polls: i64,
     pub input_json: String,
     pub first_request_at: Option<i64>,
+    /// The ResultCode a callback claimed, waiting for job_status to confirm it.
+    pub callback_claim: Option<String>,
 }
 
 /// Everything stored about a job, for reports.
@@ -203,7 +205,7 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
-                 first_request_at FROM jobs \
+                 first_request_at, callback_claim FROM jobs \
                  WHERE run_id = ?1 AND {ACTIVE_SQL} \
                  AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4"
             ))
@@ -219,6 +221,7 @@ impl Store {
                 polls: r.get(6)?,
                 input_json: r.get(7)?,
                 first_request_at: r.get(8)?,
+                callback_claim: r.get(9)?,
             })
         })
         .and_then(|rows| rows.collect())
@@ -319,6 +322,17 @@ impl Store {
                 })
                 .optional()
             })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether a callback was already accepted with this (timestamp, signature) pair, in
+    /// any run of this database.
+    pub fn callback_pair_seen(&self, timestamp: &str, signature: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM callback_replays WHERE timestamp = ?1 AND signature = ?2",
+            )
+            .and_then(|mut s| s.exists(params![timestamp, signature]))
             .map_err(|e| self.err(e))
     }
 

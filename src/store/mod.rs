@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/003_active_index_without_in.sql"),
     include_str!("../../migrations/004_drop_events_by_job.sql"),
     include_str!("../../migrations/005_services_cache.sql"),
+    include_str!("../../migrations/006_callback_replays.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

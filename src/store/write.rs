@@ -60,6 +60,22 @@ pub enum WriteOp {
     },
     Update(JobUpdate),
     Event(EventRecord),
+    /// A callback was accepted with this (timestamp, signature) pair: it is refused from
+    /// now on. Applied: false when the pair was already stored.
+    CallbackPair {
+        run_id: i64,
+        row: i64,
+        timestamp: String,
+        signature: String,
+        at: i64,
+    },
+    /// A callback claims `code` for a job that was sent and is not final: the job is
+    /// due for one job_status call now, which confirms or overrules the claim.
+    Claim {
+        row: i64,
+        code: String,
+        at: i64,
+    },
     /// The deadline passed: every job of the run still needing work gives up.
     GiveUpRemaining {
         run_id: i64,
@@ -200,6 +216,36 @@ impl Store {
                             ]),
                         }
                         .map_err(err)?;
+                        applied.push(changed > 0);
+                    }
+                    WriteOp::CallbackPair {
+                        run_id,
+                        row,
+                        timestamp,
+                        signature,
+                        at,
+                    } => {
+                        let changed = tx
+                            .prepare_cached(
+                                "INSERT OR IGNORE INTO callback_replays \
+                                 (timestamp, signature, run_id, job_row, at) \
+                                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                            )
+                            .and_then(|mut s| {
+                                s.execute(params![timestamp, signature, run_id, row, at])
+                            })
+                            .map_err(err)?;
+                        applied.push(changed > 0);
+                    }
+                    WriteOp::Claim { row, code, at } => {
+                        let changed = tx
+                            .prepare_cached(
+                                "UPDATE jobs SET state = 'awaiting', callback_claim = ?2, \
+                                 next_attempt_at = ?3, updated_at = ?3 \
+                                 WHERE id = ?1 AND (state = 'in_flight' OR state = 'awaiting')",
+                            )
+                            .and_then(|mut s| s.execute(params![row, code, at]))
+                            .map_err(err)?;
                         applied.push(changed > 0);
                     }
                     WriteOp::GiveUpRemaining { run_id, reason, at } => {
