@@ -271,9 +271,11 @@ impl CallbackServer {
             pairs: Mutex::new(HashSet::new()),
             buffered: AtomicUsize::new(0),
         });
+        // Any path: `--callback-url https://hooks.example.com/smile` behind a proxy that
+        // keeps the path must reach the receiver as well as our own `/callback` does.
         let app = Router::new()
             .route("/", post(receive))
-            .route(CALLBACK_PATH, post(receive))
+            .route("/{*path}", post(receive))
             .with_state(state);
         let task = tokio::spawn(serve(listener, app, limits, grace, stop));
         Ok(Self { addr, task })
