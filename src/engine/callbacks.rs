@@ -63,8 +63,8 @@ impl CallbackServer {
             tally,
         });
         let app = Router::new()
-            .route("/", post(receive))
-            .route(CALLBACK_PATH, post(receive))
+            .route("/", post(counted))
+            .route(CALLBACK_PATH, post(counted))
             .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
             .with_state(state);
         let task = tokio::spawn(async move {
@@ -81,6 +81,20 @@ impl CallbackServer {
     pub async fn stopped(self) {
         let _ = self.task.await;
     }
+}
+
+/// Counts every callback received, and whether it was taken (2xx) or refused.
+async fn counted(State(rx): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &'static str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    rx.tally.callbacks_received.fetch_add(1, Relaxed);
+    let tally = rx.tally.clone();
+    let answer = receive(State(rx), body).await;
+    if answer.0.is_success() {
+        tally.callbacks_accepted.fetch_add(1, Relaxed);
+    } else {
+        tally.callbacks_refused.fetch_add(1, Relaxed);
+    }
+    answer
 }
 
 async fn receive(State(rx): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &'static str) {
