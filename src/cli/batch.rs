@@ -13,7 +13,10 @@ use super::args::{OutputArgs, PollArgs, ResumeArgs, RunArgs, RunReportArgs, Runs
 use super::logging;
 
 fn progress(output: &OutputArgs) -> ProgressMode {
-    let mode = ProgressMode::choose(output.quiet, std::io::stderr().is_terminal());
+    // JSON logs are for machines: progress comes as JSON lines, never as a bar.
+    let bar_possible =
+        std::io::stderr().is_terminal() && output.log_format == super::args::LogFormat::Text;
+    let mode = ProgressMode::choose(output.quiet, bar_possible);
     logging::init(output.log_format, mode == ProgressMode::Bar);
     mode
 }

@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> Outcome {
     match result {
         Ok(outcome) => outcome,
         Err(failure) => {
-            eprintln!("smile-recon: {failure}");
+            logging::say(true, &failure.to_string());
             failure.outcome
         }
     }

@@ -213,7 +213,11 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let run = match plan.existing {
         Some(run) => {
             if run.status == RunStatus::Finished {
-                eprintln!("smile-recon: run {} is finished; nothing to resume", run.id);
+                crate::cli::logging::set_run(run.id);
+                crate::cli::logging::say(
+                    false,
+                    &format!("run {} is finished; nothing to resume", run.id),
+                );
                 return Ok(Finished {
                     run_id: run.id,
                     outcome: Outcome::Success,
@@ -244,6 +248,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             store
                 .set_run_config(run.id, &layer.to_json())
                 .map_err(fatal)?;
+            crate::cli::logging::set_run(run.id);
             tracing::info!(run = run.id, name = %run.name, "resuming run");
             run
         }
@@ -262,6 +267,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
                     config_json: layer.to_json(),
                 })
                 .map_err(fatal)?;
+            crate::cli::logging::set_run(id);
             tracing::info!(run = id, name = %plan.name, "new run");
             store
                 .run(id)
@@ -372,13 +378,19 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
             .map_err(fatal)?;
     print!("{}", summary.render());
+    if crate::cli::logging::json() {
+        summary.log();
+    }
     if let Some(message) = message {
         return Err(Failure { outcome, message });
     }
     if outcome == Outcome::Interrupted {
-        eprintln!(
-            "smile-recon: run {} interrupted; `smile-recon resume --run {}` continues it",
-            run.id, run.id
+        crate::cli::logging::say(
+            false,
+            &format!(
+                "run {} interrupted; `smile-recon resume --run {}` continues it",
+                run.id, run.id
+            ),
         );
     }
     Ok(Finished {
