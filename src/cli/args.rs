@@ -106,9 +106,13 @@ pub struct OutputArgs {
     /// No progress output, only the final summary and errors.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Log line format.
+    /// Log line format: text, or one JSON object per line (each with the run id).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write Prometheus metrics (text exposition, for node_exporter's textfile collector)
+    /// to this file, atomically, every 5 s and when the run ends.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -32,7 +32,10 @@ fn request(
     Request {
         command: command.into(),
         target,
-        flags,
+        flags: Layer {
+            metrics_file: output.metrics_file.clone().or(flags.metrics_file.clone()),
+            ..flags
+        },
         db,
         progress: progress(output),
         report: None,
@@ -46,7 +49,19 @@ async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, F
     if finished.outcome == Outcome::Interrupted {
         return Ok(finished.outcome);
     }
-    super::report::after_run(&db, &finished, reports)
+    let judged = super::report::after_run_counted(&db, &finished, reports);
+    if let Some(metrics) = &finished.metrics {
+        // The metrics file's last word: the exit code the process ends with.
+        let (exit_code, discrepancies) = match &judged {
+            Ok((outcome, discrepancies)) => (outcome.code(), *discrepancies),
+            Err(failure) => (failure.outcome.code(), None),
+        };
+        metrics.rewrite(runner::metrics::End {
+            exit_code,
+            discrepancies,
+        });
+    }
+    judged.map(|(outcome, _)| outcome)
 }
 
 pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
