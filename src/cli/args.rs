@@ -41,6 +41,17 @@ pub enum Command {
     Sign(SignArgs),
     /// The whole pipeline end to end against an embedded sandbox, no credentials needed.
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `smile-recon completions bash > /etc/bash_completion.d/smile-recon`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Who we are to Smile ID and where requests go.
