@@ -233,6 +233,21 @@ pub struct ResumeArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Only runs whose name contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// Only runs with this status: staging, running, interrupted, finished, ...
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only runs started since a date (2026-11-20, UTC) or for a duration (7d, 12h, 30m).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most this many runs, the newest.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// One JSON array on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
