@@ -270,9 +270,10 @@ impl Dispatcher {
                 }
             }
         }
-        tally
-            .waiting
-            .store(self.retrying.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tally.waiting.store(
+            self.retrying.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 

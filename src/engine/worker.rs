@@ -331,9 +331,7 @@ fn count_answer<T>(ctx: &Ctx, kind: &'static str, answer: &Result<T, ApiError>) 
     };
     let status = match answer {
         // A signed answer that does not confirm, or names another job, was still a 200.
-        Ok(_) | Err(ApiError::Unconfirmed { .. } | ApiError::WrongJob { .. }) => {
-            Status::Http(200)
-        }
+        Ok(_) | Err(ApiError::Unconfirmed { .. } | ApiError::WrongJob { .. }) => Status::Http(200),
         Err(e) => e.http_status().map_or(Status::NoAnswer, Status::Http),
     };
     ctx.tally.answered(endpoint.path(), status);

@@ -426,7 +426,10 @@ mod tests {
         assert!(text.contains("category=\"approved\"} 3\n"));
         assert!(text.contains("# TYPE smile_recon_requests_total counter\n"));
         assert!(text.contains("smile_recon_run_running{name=\"night\\\"ly\"} 1\n"));
-        assert!(!text.contains("smile_recon_exit_code"), "not before the end");
+        assert!(
+            !text.contains("smile_recon_exit_code"),
+            "not before the end"
+        );
         let end = render(&figures(Some(End {
             exit_code: 4,
             discrepancies: Some(2),
@@ -445,6 +448,10 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("smile.prom")], "no temporary left");
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("smile.prom")],
+            "no temporary left"
+        );
     }
 }

@@ -282,7 +282,10 @@ mod tests {
             ..Snapshot::default()
         };
         let eta = meter.eta(&half).unwrap();
-        assert!(eta >= Duration::from_millis(15) && eta < Duration::from_secs(2), "{eta:?}");
+        assert!(
+            eta >= Duration::from_millis(15) && eta < Duration::from_secs(2),
+            "{eta:?}"
+        );
         let all = Snapshot {
             states: BTreeMap::from([(JobState::Done, 10)]),
             total: 10,
