@@ -153,10 +153,7 @@ async fn json_logs_through_an_interrupt_and_a_resume_name_the_run_on_every_line(
         messages.iter().any(|m| m.starts_with("interrupted;")),
         "{messages:?}"
     );
-    assert!(
-        messages.iter().any(|m| *m == "resuming run"),
-        "{messages:?}"
-    );
+    assert!(messages.contains(&"resuming run"), "{messages:?}");
     // The summary of each execution, with its counts as numbers.
     let summaries: Vec<&Value> = lines.iter().filter(|l| l["event"] == "summary").collect();
     assert_eq!(summaries.len(), 2);

@@ -151,6 +151,6 @@ pub fn after_run_counted(
     }
     Ok((
         apply_fail_on(finished.outcome, &summary, args.fail_on),
-        Some(summary.reconciliation.discrepancies as u64),
+        Some(summary.reconciliation.discrepancies),
     ))
 }
