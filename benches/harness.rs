@@ -364,6 +364,7 @@ async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
                         from: JobState::Queued,
                         to: JobState::Awaiting,
                         category: None,
+                        retry: false,
                     };
                     writer
                         .finish(vec![WriteOp::Update(update)], turn)

@@ -42,6 +42,14 @@ pub struct JobSpec {
     #[serde(default)]
     pub poll: PollSpec,
     pub report: Option<ReportSpec>,
+    /// `[metrics] file = "PATH"`: the Prometheus textfile, like `--metrics-file`.
+    pub metrics: Option<MetricsSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    pub file: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -139,6 +147,9 @@ impl JobSpec {
         }
         if let Some(r) = spec.report.as_mut() {
             rebase(&mut r.out);
+        }
+        if let Some(m) = spec.metrics.as_mut() {
+            rebase(&mut m.file);
         }
         let name = spec.name.clone().unwrap_or_else(|| {
             path.file_stem()

@@ -41,6 +41,17 @@ pub enum Command {
     Sign(SignArgs),
     /// The whole pipeline end to end against an embedded sandbox, no credentials needed.
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `smile-recon completions bash > /etc/bash_completion.d/smile-recon`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Who we are to Smile ID and where requests go.
@@ -106,9 +117,13 @@ pub struct OutputArgs {
     /// No progress output, only the final summary and errors.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Log line format.
+    /// Log line format: text, or one JSON object per line (each with the run id).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write Prometheus metrics (text exposition, for node_exporter's textfile collector)
+    /// to this file, atomically, every 5 s and when the run ends.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -225,6 +240,21 @@ pub struct ResumeArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Only runs whose name contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// Only runs with this status: staging, running, interrupted, finished, ...
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only runs started since a date (2026-11-20, UTC) or for a duration (7d, 12h, 30m).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most this many runs, the newest.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// One JSON array on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

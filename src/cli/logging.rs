@@ -1,14 +1,84 @@
 //! Log output on stderr: plain text without escape codes when stderr is not a terminal
 //! (cron), or one JSON object per line with `--log-format json`. `SMILE_RECON_LOG`
 //! (an env-filter directive, e.g. `debug`) overrides the level.
+//!
+//! A JSON line carries `timestamp`, `level`, `message`, the event's own fields (numbers as
+//! numbers) and `run`, the run's id, once a run exists. Messages for the operator (the
+//! interrupt, a fatal error) go through [`say`], so that with JSON they are events too.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::args::LogFormat;
 
 pub const LOG_ENV: &str = "SMILE_RECON_LOG";
+
+/// The run being worked (0: none yet); every JSON line carries it.
+static RUN: AtomicI64 = AtomicI64::new(0);
+/// Whether stderr speaks JSON.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// From now on, log lines name this run.
+pub fn set_run(id: i64) {
+    RUN.store(id, Ordering::Relaxed);
+}
+
+pub fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// The progress bar on the terminal, while one is drawn: lines written meanwhile go above it
+/// whole, instead of being torn or cut by its redraw.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+pub fn show_bar(bar: Option<indicatif::ProgressBar>) {
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = bar;
+}
+
+/// Writes to stderr; with a bar shown, above it (the bar is hidden for the write).
+fn write_stderr(buf: &[u8]) -> std::io::Result<()> {
+    let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match bar {
+        Some(bar) => bar.suspend(|| std::io::stderr().lock().write_all(buf)),
+        None => std::io::stderr().lock().write_all(buf),
+    }
+}
+
+/// A message for the operator on stderr: `smile-recon: TEXT` as plain text, or a JSON event
+/// (level warn, or error when `error`) with `--log-format json`.
+pub fn say(error: bool, text: &str) {
+    if json() {
+        if error {
+            tracing::error!("{text}");
+        } else {
+            tracing::warn!("{text}");
+        }
+    } else {
+        let _ = write_stderr(format!("smile-recon: {text}\n").as_bytes());
+    }
+}
+
+/// tracing's writer: stderr, around the bar.
+struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_stderr(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// Installs the subscriber once; later calls do nothing. With a progress bar on the
 /// terminal only warnings are logged, so that lines do not tear the bar.
@@ -17,11 +87,129 @@ pub fn init(format: LogFormat, bar_on_terminal: bool) {
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| Stderr)
+        .with_ansi(std::io::stderr().is_terminal() && format == LogFormat::Text)
         .with_target(false);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder.event_format(JsonLine).try_init(),
     };
+    if installed.is_ok() && format == LogFormat::Json {
+        JSON.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One JSON object per event, fields flattened, the run id added.
+pub struct JsonLine;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let line = json_line(event, chrono::Utc::now(), RUN.load(Ordering::Relaxed));
+        writeln!(writer, "{line}")
+    }
+}
+
+fn json_line(event: &Event<'_>, at: chrono::DateTime<chrono::Utc>, run: i64) -> String {
+    let mut fields = Fields(Map::new());
+    fields.0.insert(
+        "timestamp".into(),
+        Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
+    fields.0.insert(
+        "level".into(),
+        Value::String(event.metadata().level().as_str().to_owned()),
+    );
+    event.record(&mut fields);
+    let mut map = fields.0;
+    if run > 0 && !map.contains_key("run") {
+        map.insert("run".into(), Value::from(run));
+    }
+    Value::Object(map).to_string()
+}
+
+struct Fields(Map<String, Value>);
+
+impl Visit for Fields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // NaN and infinities are not JSON numbers.
+        let v = serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
+        self.0.insert(field.name().into(), v);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().into(), Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::from(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_json_line_keeps_numbers_as_numbers_and_names_the_run() {
+        let buffer = Buffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(buffer.clone())
+            .event_format(JsonLine)
+            .finish();
+        set_run(42);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(done = 3u64, rate = 1.5f64, name = %"x", "progress {}", 7);
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let v: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["run"], 42);
+        assert_eq!(v["done"], 3);
+        assert_eq!(v["rate"], 1.5);
+        assert_eq!(v["name"], "x");
+        assert_eq!(v["message"], "progress 7");
+        assert_eq!(v["level"], "INFO");
+    }
 }

@@ -27,14 +27,59 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Report(args) => report::run(args),
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Completions(args) => completions(args.shell),
+        Command::Man => man(),
     };
     match result {
         Ok(outcome) => outcome,
         Err(failure) => {
-            eprintln!("smile-recon: {failure}");
+            logging::say(true, &failure.to_string());
             failure.outcome
         }
     }
+}
+
+/// `completions SHELL`: the completion script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<Outcome, Failure> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "smile-recon", &mut out);
+    write_stdout(&out)
+}
+
+/// `man`: the man page (roff) on stdout, the subcommands included.
+fn man() -> Result<Outcome, Failure> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    let page = clap_mangen::Man::new(command.clone());
+    page.render_title(&mut out)
+        .and_then(|()| page.render_name_section(&mut out))
+        .and_then(|()| page.render_synopsis_section(&mut out))
+        .and_then(|()| page.render_description_section(&mut out))
+        .and_then(|()| page.render_options_section(&mut out))
+        .and_then(|()| page.render_subcommands_section(&mut out))
+        .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("smile-recon {}", sub.get_name());
+        out.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        let page = clap_mangen::Man::new(sub.clone().bin_name(name));
+        page.render_synopsis_section(&mut out)
+            .and_then(|()| page.render_description_section(&mut out))
+            .and_then(|()| page.render_options_section(&mut out))
+            .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+    }
+    page.render_version_section(&mut out)
+        .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+    write_stdout(&out)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<Outcome, Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+    Ok(Outcome::Success)
 }
 
 /// `sign`: the signature alone on stdout; a generated timestamp on stderr.

@@ -93,11 +93,12 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Failure> {
 
 /// After `run` / `submit` / `poll`: reports as the flags (or else the spec) say, and the
 /// exit code with the findings.
-pub fn after_run(
+/// Also says how many jobs disagree, when the run was reconciled (for the metrics file).
+pub fn after_run_counted(
     db: &Path,
     finished: &crate::runner::Finished,
     args: &RunReportArgs,
-) -> Result<Outcome, Failure> {
+) -> Result<(Outcome, Option<u64>), Failure> {
     let spec = finished.report.as_ref();
     let out: Option<PathBuf> = args
         .report_dir
@@ -130,10 +131,9 @@ pub fn after_run(
             let reconciles = run.is_some_and(|r| r.mode == "poll");
             if !reconciles {
                 // Nothing to reconcile: the exit code is the run's own.
-                return Ok(apply_fail_on(
-                    finished.outcome,
-                    &Summary::default(),
-                    args.fail_on,
+                return Ok((
+                    apply_fail_on(finished.outcome, &Summary::default(), args.fail_on),
+                    None,
                 ));
             }
             Summary {
@@ -149,5 +149,8 @@ pub fn after_run(
             summary.reconciliation.discrepancies, summary.reconciliation.checked, finished.run_id
         );
     }
-    Ok(apply_fail_on(finished.outcome, &summary, args.fail_on))
+    Ok((
+        apply_fail_on(finished.outcome, &summary, args.fail_on),
+        Some(summary.reconciliation.discrepancies),
+    ))
 }

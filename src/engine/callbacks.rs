@@ -274,8 +274,8 @@ impl CallbackServer {
         // Any path: `--callback-url https://hooks.example.com/smile` behind a proxy that
         // keeps the path must reach the receiver as well as our own `/callback` does.
         let app = Router::new()
-            .route("/", post(receive))
-            .route("/{*path}", post(receive))
+            .route("/", post(counted))
+            .route("/{*path}", post(counted))
             .with_state(state);
         let task = tokio::spawn(serve(listener, app, limits, grace, stop));
         Ok(Self { addr, task })
@@ -452,6 +452,24 @@ async fn read_body(
         Ok(r) => r,
         Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "body not received in time\n")),
     }
+}
+
+/// Counts every callback received, and whether it was taken (2xx) or refused, for the
+/// progress line and the metrics.
+async fn counted(
+    State(rx): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Body,
+) -> (StatusCode, &'static str) {
+    rx.tally.callbacks_received.fetch_add(1, Ordering::Relaxed);
+    let tally = rx.tally.clone();
+    let answer = receive(State(rx), headers, body).await;
+    if answer.0.is_success() {
+        tally.callbacks_accepted.fetch_add(1, Ordering::Relaxed);
+    } else {
+        tally.callbacks_refused.fetch_add(1, Ordering::Relaxed);
+    }
+    answer
 }
 
 /// Whether an ISO-8601 timestamp (`...Z` as Node sends it, `+00:00` with microseconds

@@ -66,6 +66,8 @@ pub struct Dispatcher {
     hand_back: mpsc::UnboundedSender<i64>,
     /// The jobs being worked, by row.
     working: HashSet<i64>,
+    /// Jobs whose last turn failed and that wait for their retry (shown as "waiting").
+    retrying: HashSet<i64>,
     cursor: i64,
     /// Jobs handed out at once at most (see [`QUEUE_DEPTH`]).
     capacity: usize,
@@ -103,6 +105,7 @@ impl Dispatcher {
             unworked,
             hand_back,
             working: HashSet::new(),
+            retrying: HashSet::new(),
             cursor: 0,
             capacity,
             refill_at: (capacity / 8).max(1),
@@ -177,6 +180,12 @@ impl Dispatcher {
                     for job in page {
                         if self.working.insert(job.row) {
                             handed_out_this_pass = true;
+                            if self.retrying.remove(&job.row) {
+                                self.ctx.tally.waiting.store(
+                                    self.retrying.len() as u64,
+                                    std::sync::atomic::Ordering::Relaxed,
+                                );
+                            }
                             let row = job.row;
                             // Never waits: everything queued is in `working`, which is
                             // at most the queue's bound.
@@ -251,6 +260,9 @@ impl Dispatcher {
         let tally = &self.ctx.tally;
         for (turn, changed) in turns {
             self.working.remove(&turn.row);
+            if turn.retry && changed {
+                self.retrying.insert(turn.row);
+            }
             if changed {
                 tally.transition(turn.from, turn.to);
                 if let (true, Some(c)) = (turn.to.is_final(), &turn.category) {
@@ -258,6 +270,10 @@ impl Dispatcher {
                 }
             }
         }
+        tally.waiting.store(
+            self.retrying.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use crate::store::{DueJob, EventRecord, JobState, JobUpdate, WriteOp, now_ms};
 
 use super::breaker::{Breaker, Health};
 use super::outcome::{self, Next, Wait};
-use super::tally::Tally;
+use super::tally::{Status, Tally};
 use super::writer::{Turn, WriteError, Writer};
 use super::{EngineConfig, Mode, SubmitInput};
 
@@ -105,6 +105,7 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
         from: job.state,
         to: job.state,
         category: None,
+        retry: false,
     };
     let next = match next {
         None => return ctx.writer.finish(events, unchanged).await,
@@ -117,6 +118,13 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
         Some(n) => n,
     };
     job.first_request_at.get_or_insert(turn_started);
+    let retry = matches!(
+        next,
+        Next::Again {
+            wait: Wait::Retry(_),
+            ..
+        }
+    );
     let mut update = to_update(ctx, &job, next);
     if resent && !update.state.is_final() {
         // A job sent again because job_status could not find it spends an attempt, so a
@@ -136,6 +144,7 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     let turn = Turn {
         to: update.state,
         category: update.result.as_ref().and_then(|r| r.category.clone()),
+        retry: retry && !update.state.is_final(),
         ..unchanged
     };
     let mut ops = events;
@@ -323,6 +332,7 @@ where
     let answer = send().await;
     let latency = started.elapsed();
     ctx.tally.in_flight.fetch_sub(1, Ordering::Relaxed);
+    count_answer(ctx, kind, &answer);
     ctx.breaker.record(match &answer {
         Ok(_) => Health::Healthy,
         Err(e) => outcome::health_of_error(e),
@@ -345,6 +355,23 @@ where
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
     };
     Some((answer, event))
+}
+
+/// Counts a request by its endpoint and how it was answered (job_status calls apart).
+fn count_answer<T>(ctx: &Ctx, kind: &'static str, answer: &Result<T, ApiError>) {
+    let endpoint = match (&ctx.config.mode, kind) {
+        (Mode::Submit { endpoint, .. }, "submit") => endpoint.endpoint(),
+        _ => {
+            ctx.tally.polls.fetch_add(1, Ordering::Relaxed);
+            crate::api::Endpoint::JobStatus
+        }
+    };
+    let status = match answer {
+        // A signed answer that does not confirm, or names another job, was still a 200.
+        Ok(_) | Err(ApiError::Unconfirmed { .. } | ApiError::WrongJob { .. }) => Status::Http(200),
+        Err(e) => e.http_status().map_or(Status::NoAnswer, Status::Http),
+    };
+    ctx.tally.answered(endpoint.path(), status);
 }
 
 fn next_name(next: &Next) -> &'static str {

@@ -53,6 +53,8 @@ pub struct Turn {
     pub to: JobState,
     /// The result category of a job the turn finished.
     pub category: Option<String>,
+    /// The turn's request failed and the job waits for its retry.
+    pub retry: bool,
 }
 
 /// What one commit made durable: each turn, and whether its update changed the job (a
@@ -269,6 +271,7 @@ mod tests {
             from: JobState::Queued,
             to: JobState::Done,
             category: None,
+            retry: false,
         }
     }
 

@@ -73,6 +73,8 @@ pub struct Layer {
     pub ca_cert: Option<PathBuf>,
     /// Rows of an id type neither `/v1/services` nor the built-in table knows.
     pub unknown_id_types: Option<UnknownIdTypes>,
+    /// Where the Prometheus metrics file is written (`--metrics-file`, `[metrics] file`).
+    pub metrics_file: Option<PathBuf>,
 }
 
 macro_rules! or_fields {
@@ -109,7 +111,8 @@ impl Layer {
             report_dir,
             report_formats,
             ca_cert,
-            unknown_id_types
+            unknown_id_types,
+            metrics_file
         )
     }
 
@@ -156,6 +159,7 @@ impl Layer {
             report_formats: spec.report.as_ref().map(|r| r.formats.clone()),
             ca_cert: spec.api.ca_cert.clone(),
             unknown_id_types: spec.submit.unknown_id_types,
+            metrics_file: spec.metrics.as_ref().map(|m| m.file.clone()),
         }
     }
 

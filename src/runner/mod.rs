@@ -3,6 +3,7 @@
 //! `run`, `submit`, `poll` and `resume`.
 
 pub mod config;
+pub mod metrics;
 pub mod progress;
 pub mod services;
 pub mod signals;
@@ -64,6 +65,9 @@ pub struct Finished {
     pub run_id: i64,
     pub outcome: Outcome,
     pub report: Option<crate::job_spec::ReportSpec>,
+    /// The metrics file's last figures (`--metrics-file`), rewritten with the final exit
+    /// code once the reports have judged it.
+    pub metrics: Option<metrics::Ending>,
 }
 
 fn fatal(e: impl std::fmt::Display) -> Failure {
@@ -216,11 +220,16 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     let run = match plan.existing {
         Some(run) => {
             if run.status == RunStatus::Finished {
-                eprintln!("smile-recon: run {} is finished; nothing to resume", run.id);
+                crate::cli::logging::set_run(run.id);
+                crate::cli::logging::say(
+                    false,
+                    &format!("run {} is finished; nothing to resume", run.id),
+                );
                 return Ok(Finished {
                     run_id: run.id,
                     outcome: Outcome::Success,
                     report: plan.report,
+                    metrics: None,
                 });
             }
             if let (Some(started), Some(now)) = (run.endpoint.as_deref(), layer.endpoint)
@@ -247,6 +256,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             store
                 .set_run_config(run.id, &layer.to_json())
                 .map_err(fatal)?;
+            crate::cli::logging::set_run(run.id);
             tracing::info!(run = run.id, name = %run.name, "resuming run");
             run
         }
@@ -265,6 +275,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
                     config_json: layer.to_json(),
                 })
                 .map_err(fatal)?;
+            crate::cli::logging::set_run(id);
             tracing::info!(run = id, name = %plan.name, "new run");
             store
                 .run(id)
@@ -321,8 +332,23 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     };
     let shutdown = signals::listen();
     let progress = progress::Progress::start(tally.clone(), request.progress);
+    let mut metrics_file = layer.metrics_file.clone().map(|path| {
+        metrics::MetricsFile::start(
+            path,
+            metrics::RunInfo {
+                run_id: run.id,
+                name: run.name.clone(),
+                mode: run.mode.clone(),
+            },
+            tally.clone(),
+            started,
+        )
+    });
     let result = engine::run(config, client, store, tally.clone(), shutdown).await;
     progress.finish().await;
+    if let Some(m) = metrics_file.as_mut() {
+        m.stop().await;
+    }
 
     // The engine's connection is gone with its writer; the ending is recorded afresh, as
     // soon as the engine has stopped (the counts below are the report's, not the run's).
@@ -376,23 +402,40 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
     };
     store.set_run_status(run.id, status).map_err(fatal)?;
 
+    let ending = metrics_file.as_mut().map(|m| {
+        m.finish(
+            counts.clone(),
+            categories.clone(),
+            metrics::End {
+                exit_code: outcome.code(),
+                discrepancies: None,
+            },
+        )
+    });
     let summary =
         summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
             .map_err(fatal)?;
     print!("{}", summary.render());
+    if crate::cli::logging::json() {
+        summary.log();
+    }
     if let Some(message) = message {
         return Err(Failure { outcome, message });
     }
     if outcome == Outcome::Interrupted {
-        eprintln!(
-            "smile-recon: run {} interrupted; `smile-recon resume --run {}` continues it",
-            run.id, run.id
+        crate::cli::logging::say(
+            false,
+            &format!(
+                "run {} interrupted; `smile-recon resume --run {}` continues it",
+                run.id, run.id
+            ),
         );
     }
     Ok(Finished {
         run_id: run.id,
         outcome,
         report: plan.report.or_else(|| layer.report()),
+        metrics: ending,
     })
 }
 

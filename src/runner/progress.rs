@@ -57,10 +57,13 @@ impl Progress {
     }
 }
 
-/// Requests per second between two looks at the tally.
+/// Requests per second between two looks at the tally, and the ETA from the pace at which
+/// jobs finish since the start.
 struct RateMeter {
     at: Instant,
     requests: u64,
+    started: Instant,
+    finished_at_start: u64,
 }
 
 impl RateMeter {
@@ -68,6 +71,8 @@ impl RateMeter {
         Self {
             at: Instant::now(),
             requests: snapshot.requests,
+            started: Instant::now(),
+            finished_at_start: snapshot.finished(),
         }
     }
 
@@ -82,10 +87,33 @@ impl RateMeter {
         self.requests = snapshot.requests;
         rate
     }
+
+    /// The time left at the pace jobs have finished so far; `None` before any finished.
+    fn eta(&self, snapshot: &Snapshot) -> Option<Duration> {
+        let done = snapshot.finished().saturating_sub(self.finished_at_start);
+        let left = snapshot.total().saturating_sub(snapshot.finished());
+        if left == 0 {
+            return Some(Duration::ZERO);
+        }
+        if done == 0 {
+            return None;
+        }
+        let per_job = self.started.elapsed().as_secs_f64() / done as f64;
+        Some(Duration::from_secs_f64((per_job * left as f64).min(1e9)))
+    }
 }
 
-/// "812 approved, 40 rejected, 3 error · 2 gave up · 5 invalid · 16 in flight · 48.1 req/s
-/// · 7 retries"
+/// The share of the run's jobs that are final, in percent.
+pub fn percent(snapshot: &Snapshot) -> f64 {
+    if snapshot.total() == 0 {
+        100.0
+    } else {
+        snapshot.finished() as f64 * 100.0 / snapshot.total() as f64
+    }
+}
+
+/// "812 approved, 40 rejected, 3 error · 2 gave up · 5 invalid · 16 in flight · 3 waiting
+/// to retry · 48.1 req/s · 7 retries"; "in flight" is requests on the wire.
 pub fn describe(snapshot: &Snapshot, rate: f64) -> String {
     let mut out = String::new();
     let categories: Vec<String> = snapshot
@@ -108,23 +136,34 @@ pub fn describe(snapshot: &Snapshot, rate: f64) -> String {
             let _ = write!(out, "{n} {label} · ");
         }
     }
-    let _ = write!(
-        out,
-        "{} in flight · {rate:.1} req/s · {} retries",
-        snapshot.in_flight, snapshot.retries
-    );
+    let _ = write!(out, "{} in flight · ", snapshot.in_flight);
+    if snapshot.waiting > 0 {
+        let _ = write!(out, "{} waiting to retry · ", snapshot.waiting);
+    }
+    let _ = write!(out, "{rate:.1} req/s · {} retries", snapshot.retries);
     out
+}
+
+fn eta_text(eta: Option<Duration>) -> String {
+    match eta {
+        Some(d) => format!("{:#}", indicatif::HumanDuration(d)),
+        None => "unknown".into(),
+    }
 }
 
 async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
     let first = tally.snapshot();
     let bar = ProgressBar::with_draw_target(Some(first.total()), ProgressDrawTarget::stderr());
+    // Two lines, each as wide as the terminal: the bar never wraps, and the counts are
+    // shortened rather than wrapped on a narrow one.
     let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} done · ETA {eta} · {msg}",
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} {percent}% · ETA {eta}\n{wide_msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
     bar.set_style(style);
+    bar.set_position(first.finished());
+    crate::cli::logging::show_bar(Some(bar.clone()));
     let mut meter = RateMeter::new(&first);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -137,7 +176,53 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
         bar.set_position(snapshot.finished());
         bar.set_message(describe(&snapshot, meter.rate(&snapshot)));
     }
+    crate::cli::logging::show_bar(None);
     bar.finish_and_clear();
+}
+
+/// One progress log line: the counts as fields (numbers), and a readable message.
+fn log_line(snapshot: &Snapshot, rate: f64, eta: Option<Duration>) {
+    let category = |c: &str| snapshot.categories.get(c).copied().unwrap_or(0);
+    let pct = percent(snapshot);
+    let message = format!(
+        "{}/{} done ({pct:.1}%) · ETA {} · {}",
+        snapshot.finished(),
+        snapshot.total(),
+        eta_text(eta),
+        describe(snapshot, rate)
+    );
+    macro_rules! line {
+        ($($eta:tt)*) => {
+            tracing::info!(
+                target: "smile_recon::progress",
+                event = "progress",
+                done = snapshot.finished(),
+                total = snapshot.total(),
+                percent = (pct * 10.0).round() / 10.0,
+                approved = category("Approved"),
+                provisionally_approved = category("Provisionally Approved"),
+                rejected = category("Rejected"),
+                error = category("Error"),
+                failed = snapshot.get(JobState::Failed),
+                gave_up = snapshot.get(JobState::GaveUp),
+                invalid = snapshot.get(JobState::Invalid),
+                awaiting = snapshot.get(JobState::Awaiting),
+                in_flight = snapshot.in_flight,
+                waiting = snapshot.waiting,
+                rps = (rate * 10.0).round() / 10.0,
+                requests = snapshot.requests,
+                polls = snapshot.polls,
+                callbacks = snapshot.callbacks_received,
+                retries = snapshot.retries,
+                $($eta)*
+                "{message}"
+            )
+        };
+    }
+    match eta {
+        Some(eta) => line!(eta_seconds = eta.as_secs(),),
+        None => line!(),
+    }
 }
 
 async fn lines(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
@@ -151,19 +236,7 @@ async fn lines(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
         }
         let snapshot = tally.snapshot();
         let rate = meter.rate(&snapshot);
-        tracing::info!(
-            target: "smile_recon::progress",
-            done = snapshot.finished(),
-            total = snapshot.total(),
-            in_flight = snapshot.in_flight,
-            requests = snapshot.requests,
-            retries = snapshot.retries,
-            rate = format!("{rate:.1}"),
-            "{}/{} done · {}",
-            snapshot.finished(),
-            snapshot.total(),
-            describe(&snapshot, rate)
-        );
+        log_line(&snapshot, rate, meter.eta(&snapshot));
     }
 }
 
@@ -176,16 +249,49 @@ mod tests {
     fn description_names_categories_problems_and_rate() {
         let snapshot = Snapshot {
             states: BTreeMap::from([(JobState::Done, 10), (JobState::GaveUp, 2)]),
+            total: 16,
             requests: 20,
             retries: 3,
             in_flight: 4,
+            waiting: 2,
             categories: BTreeMap::from([("Approved", 8), ("Rejected", 2)]),
+            ..Snapshot::default()
         };
         let text = describe(&snapshot, 12.345);
         assert_eq!(
             text,
-            "8 approved, 2 rejected · 2 gave up · 4 in flight · 12.3 req/s · 3 retries"
+            "8 approved, 2 rejected · 2 gave up · 4 in flight · 2 waiting to retry · \
+             12.3 req/s · 3 retries"
         );
+        assert_eq!(percent(&snapshot), 75.0);
+    }
+
+    #[test]
+    fn eta_follows_the_pace_of_finished_jobs() {
+        let start = Snapshot {
+            states: BTreeMap::from([(JobState::Queued, 10)]),
+            total: 10,
+            ..Snapshot::default()
+        };
+        let meter = RateMeter::new(&start);
+        assert_eq!(meter.eta(&start), None, "nothing finished yet");
+        std::thread::sleep(Duration::from_millis(20));
+        let half = Snapshot {
+            states: BTreeMap::from([(JobState::Queued, 5), (JobState::Done, 5)]),
+            total: 10,
+            ..Snapshot::default()
+        };
+        let eta = meter.eta(&half).unwrap();
+        assert!(
+            eta >= Duration::from_millis(15) && eta < Duration::from_secs(2),
+            "{eta:?}"
+        );
+        let all = Snapshot {
+            states: BTreeMap::from([(JobState::Done, 10)]),
+            total: 10,
+            ..Snapshot::default()
+        };
+        assert_eq!(meter.eta(&all), Some(Duration::ZERO));
     }
 
     #[test]

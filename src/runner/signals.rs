@@ -33,13 +33,14 @@ pub fn listen() -> watch::Receiver<bool> {
                 _ = recv_or_never(&mut interrupt) => {}
             }
             if n == 0 {
-                eprintln!(
-                    "smile-recon: interrupted; finishing in-flight requests, then stopping \
-                     (again to stop now; `smile-recon resume` continues)"
+                crate::cli::logging::say(
+                    false,
+                    "interrupted; finishing in-flight requests, then stopping (again to \
+                     stop now; `smile-recon resume` continues)",
                 );
                 let _ = tx.send(true);
             } else {
-                eprintln!("smile-recon: stopped; `smile-recon resume` continues the run");
+                crate::cli::logging::say(false, "stopped; `smile-recon resume` continues the run");
                 std::process::exit(i32::from(Outcome::Interrupted.code()));
             }
         }

@@ -64,7 +64,7 @@ pub fn stage(
         rows = totals.staged,
         invalid = totals.invalid,
         duplicate_job_ids = totals.duplicate_job_ids,
-        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         "manifest staged"
     );
     Ok(totals)

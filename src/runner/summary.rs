@@ -57,12 +57,52 @@ impl Summary {
         for state in JobState::ALL {
             let n = self.states.get(&state).copied().unwrap_or(0);
             if n > 0 {
-                let _ = writeln!(out, "  {:<width$} {n:>8}", state.as_str());
+                let _ = writeln!(out, "  {:<width$} {n:>8}", label(state));
             }
         }
         for (category, n) in &self.categories {
             let _ = writeln!(out, "  {:<width$} {n:>8}", format!("result: {category}"));
         }
         out
+    }
+
+    /// The same figures as one JSON log event (with `--log-format json`), counts as numbers.
+    pub fn log(&self) {
+        let state = |s: JobState| self.states.get(&s).copied().unwrap_or(0);
+        let category = |c: &str| self.categories.get(c).copied().unwrap_or(0);
+        tracing::info!(
+            event = "summary",
+            name = %self.run.name,
+            mode = %self.run.mode,
+            status = self.run.status.as_str(),
+            total = self.total(),
+            queued = state(JobState::Queued),
+            unconfirmed = state(JobState::InFlight),
+            awaiting = state(JobState::Awaiting),
+            done = state(JobState::Done),
+            failed = state(JobState::Failed),
+            gave_up = state(JobState::GaveUp),
+            invalid = state(JobState::Invalid),
+            approved = category("Approved"),
+            provisionally_approved = category("Provisionally Approved"),
+            rejected = category("Rejected"),
+            error = category("Error"),
+            elapsed_seconds = self.elapsed.as_secs_f64(),
+            "run {} {}: {} jobs",
+            self.run.id,
+            self.run.status.as_str(),
+            self.total()
+        );
+    }
+}
+
+/// How a state reads in the summary: a job in `in_flight` at the end is not on the wire
+/// (nothing is, once the run stopped); its last submission is unconfirmed and resume checks
+/// it with job_status before anything is sent again.
+pub fn label(state: JobState) -> &'static str {
+    match state {
+        JobState::InFlight => "sent, unconfirmed",
+        JobState::Awaiting => "awaiting result",
+        s => s.as_str(),
     }
 }
