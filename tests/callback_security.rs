@@ -648,4 +648,15 @@ async fn job_status_confirms_or_overrules_a_callbacks_claim() {
         outcomes,
         BTreeMap::from([("confirmed".to_owned(), 2), ("mismatch".to_owned(), 1)])
     );
+    // The report counts them: summary.json's `callbacks`.
+    let store = Store::open_read_only(&db).unwrap();
+    let (summary, _) = smile_recon::report::build(&store, finished.run_id, None, None).unwrap();
+    assert_eq!(
+        (
+            summary.callbacks.recorded,
+            summary.callbacks.confirmed,
+            summary.callbacks.mismatched
+        ),
+        (JOBS as u64, 2, 1)
+    );
 }

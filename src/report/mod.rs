@@ -229,6 +229,12 @@ pub fn build(
     requests.total = by_kind.iter().map(|(_, n)| n).sum();
     requests.by_kind = by_kind.into_iter().collect();
     requests.latency_ms = store.latency(run_id)?.into();
+    let (recorded, confirmed, mismatched) = store.callback_checks(run_id)?;
+    let callbacks = summary::Callbacks {
+        recorded,
+        confirmed,
+        mismatched,
+    };
 
     let job_status_codes = store
         .job_status_codes(run_id)?
@@ -346,6 +352,7 @@ pub fn build(
         job_status_codes,
         by_country_id_type: by_place.into_values().collect(),
         requests,
+        callbacks,
         signatures,
         reconciliation,
         drift,

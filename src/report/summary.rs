@@ -22,6 +22,7 @@ pub struct Summary {
     pub job_status_codes: Vec<CodeCount>,
     pub by_country_id_type: Vec<CountryIdType>,
     pub requests: Requests,
+    pub callbacks: Callbacks,
     pub signatures: Signatures,
     pub reconciliation: Reconciliation,
     pub drift: Option<Drift>,
@@ -92,6 +93,18 @@ pub struct Requests {
     pub pending_polls: u64,
     pub jobs_retried: u64,
     pub latency_ms: LatencyMs,
+}
+
+/// Callbacks taken by the receiver, and how job_status judged their results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Callbacks {
+    /// Callbacks recorded (refused ones cost no write and are not here: the run's log
+    /// and its metrics count them).
+    pub recorded: u64,
+    /// job_status answered the ResultCode the callback claimed.
+    pub confirmed: u64,
+    /// job_status answered another ResultCode; job_status's was recorded.
+    pub mismatched: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -86,6 +86,29 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Callbacks recorded for a run's jobs, and of the job_status calls that checked one
+    /// (`--callback-confirm job-status`) those that confirmed its ResultCode and those that
+    /// answered another (which was recorded instead).
+    pub fn callback_checks(&self, run_id: i64) -> Result<(u64, u64, u64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT \
+                   COALESCE(SUM(kind = 'callback'), 0), \
+                   COALESCE(SUM(kind = 'job_status' AND outcome = 'confirmed'), 0), \
+                   COALESCE(SUM(kind = 'job_status' AND outcome = 'mismatch'), 0) \
+                 FROM events WHERE run_id = ?1",
+                [run_id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                        r.get::<_, i64>(2)?.max(0) as u64,
+                    ))
+                },
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// The job_status calls' own codes over a run's events: the API's error code, 2302 for
     /// a successful answer, or what the transport saw.
     pub fn job_status_codes(&self, run_id: i64) -> Result<Vec<(String, u64)>, StoreError> {
