@@ -157,6 +157,19 @@ async fn scenario(
         .unwrap();
     if endpoint.is_some() {
         assert!(not_found > 0, "no 2304 was ever met");
+        // `attempts` counts every submission (from its intent, so a turn lost to a kill
+        // still counts it) and every failed job_status check of an unsure one: a job that
+        // was sent shows at least one, and no recorded try goes uncounted.
+        let miscounted: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM jobs j WHERE j.state != 'invalid' AND (j.attempts < 1 \
+                 OR j.attempts < (SELECT COUNT(*) FROM events e WHERE e.job_row = j.id \
+                 AND (e.kind = 'submit' OR (e.kind = 'job_status' AND e.outcome = 'retry'))))",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(miscounted, 0, "jobs whose attempts miss their tries");
     }
     Figures {
         not_found,

@@ -125,15 +125,13 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
             ..
         }
     );
-    let mut update = to_update(ctx, &job, next);
+    let sent = WorkedTurn::count(&events);
+    let mut update = to_update(ctx, &job, next, sent);
     if resent && !update.state.is_final() {
-        // A job sent again because job_status could not find it spends an attempt, so a
-        // server that accepts it and then keeps losing it cannot hold it for ever.
-        let attempts = update
-            .attempts
-            .unwrap_or(job.attempts)
-            .max(job.attempts + 1);
-        update.attempts = Some(attempts);
+        // A job sent again because job_status could not find it has spent an attempt
+        // (every submission counts), so a server that accepts it and then keeps losing it
+        // cannot hold it for ever.
+        let attempts = update.attempts.unwrap_or(job.attempts);
         if attempts >= i64::from(ctx.config.max_attempts) {
             update.state = JobState::GaveUp;
             update.last_error = Some(format!(
@@ -396,13 +394,13 @@ fn next_name(next: &Next) -> &'static str {
 
 /// Turns a decision into the stored update: counts the attempt or poll, applies the
 /// attempt budget and the deadline.
-fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
+fn to_update(ctx: &Ctx, job: &DueJob, next: Next, sent: WorkedTurn) -> JobUpdate {
     let now = now_ms();
     let base = JobUpdate {
         row: job.row,
         state: job.state,
-        attempts: Some(job.attempts),
-        polls: Some(job.polls),
+        attempts: Some(job.attempts + sent.submissions),
+        polls: Some(job.polls + sent.status_calls),
         next_attempt_at: now,
         last_http_status: None,
         last_code: None,
@@ -437,7 +435,13 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
             };
             let delay = match wait {
                 Wait::Retry(server) => {
-                    let attempts = job.attempts + 1;
+                    // A failed submission was counted when sent; a failed job_status call
+                    // (a poll run, or checking an unsure submission) counts here.
+                    let attempts = if sent.submissions > 0 {
+                        job.attempts + sent.submissions
+                    } else {
+                        job.attempts + 1
+                    };
                     update.attempts = Some(attempts);
                     ctx.tally.retries.fetch_add(1, Ordering::Relaxed);
                     if attempts >= i64::from(ctx.config.max_attempts) {
@@ -451,7 +455,7 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next) -> JobUpdate {
                     ctx.config.backoff.retry_delay(attempts as u32, server)
                 }
                 Wait::Poll => {
-                    let polls = job.polls + 1;
+                    let polls = job.polls + sent.status_calls.max(1);
                     update.polls = Some(polls);
                     ctx.config.backoff.poll_delay(polls as u32)
                 }
@@ -500,6 +504,30 @@ fn result_limit(ctx: &Ctx, job: &DueJob, next: JobState) -> Option<i64> {
     };
     let first = job.first_request_at?;
     waiting.then(|| first.saturating_add(millis(ctx.config.result_timeout)))
+}
+
+/// The requests one turn sent, as its events record them: `attempts` counts every
+/// submission, `polls` every job_status call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct WorkedTurn {
+    submissions: i64,
+    status_calls: i64,
+}
+
+impl WorkedTurn {
+    fn count(events: &[WriteOp]) -> Self {
+        let mut turn = WorkedTurn::default();
+        for op in events {
+            if let WriteOp::Event(e) = op {
+                match e.kind {
+                    "submit" => turn.submissions += 1,
+                    "job_status" => turn.status_calls += 1,
+                    _ => {}
+                }
+            }
+        }
+        turn
+    }
 }
 
 fn millis(d: Duration) -> i64 {

@@ -114,7 +114,10 @@ impl Store {
         {
             let mut intent = tx
                 .prepare_cached(
+                    // The submission about to leave is counted with its intent: a job
+                    // killed before its turn was recorded still shows it was sent.
                     "UPDATE jobs SET state = 'in_flight', updated_at = ?2, \
+                     attempts = attempts + 1, \
                      first_request_at = COALESCE(first_request_at, ?2) \
                      WHERE id = ?1 AND state = 'queued'",
                 )
