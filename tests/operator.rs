@@ -321,6 +321,23 @@ fn completions_and_the_man_page() {
             "{shell} completes subcommand flags"
         );
     }
+    // bash: every state the script moves to has a branch (a hyphenated name was spelled
+    // two ways, so nothing after the subcommand completed).
+    let bash =
+        String::from_utf8(bin().args(["completions", "bash"]).output().unwrap().stdout).unwrap();
+    let branches: std::collections::BTreeSet<&str> = bash
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(')'))
+        .filter(|l| l.starts_with("smile__"))
+        .collect();
+    for state in bash
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("cmd=\""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|s| !s.is_empty())
+    {
+        assert!(branches.contains(state), "bash: no branch for {state}");
+    }
     let bad = bin().args(["completions", "cmd.exe"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     let man = bin().arg("man").output().unwrap();

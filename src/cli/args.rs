@@ -240,11 +240,11 @@ pub struct ResumeArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Only runs whose name contains this.
+    /// Only runs whose name contains this (case-sensitive).
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
-    /// Only runs with this status: staging, running, interrupted, finished, ...
-    #[arg(long, value_name = "STATUS")]
+    /// Only runs with this status.
+    #[arg(long, value_name = "STATUS", value_parser = ["staging", "ready", "running", "interrupted", "finished"])]
     pub status: Option<String>,
     /// Only runs started since a date (2026-11-20, UTC) or for a duration (7d, 12h, 30m).
     #[arg(long, value_name = "WHEN")]

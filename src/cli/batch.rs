@@ -17,7 +17,7 @@ fn progress(output: &OutputArgs) -> ProgressMode {
     let bar_possible =
         std::io::stderr().is_terminal() && output.log_format == super::args::LogFormat::Text;
     let mode = ProgressMode::choose(output.quiet, bar_possible);
-    logging::init(output.log_format, mode == ProgressMode::Bar);
+    logging::init(output.log_format, mode == ProgressMode::Bar, output.quiet);
     mode
 }
 

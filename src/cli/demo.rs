@@ -111,7 +111,11 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     }
     .check()?;
     let progress = ProgressMode::choose(false, std::io::stderr().is_terminal());
-    logging::init(super::args::LogFormat::Text, progress == ProgressMode::Bar);
+    logging::init(
+        super::args::LogFormat::Text,
+        progress == ProgressMode::Bar,
+        false,
+    );
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| fatal(format!("{}: {e}", dir.display())))?;
     let db = dir.join("demo.db");

@@ -81,9 +81,14 @@ impl std::io::Write for Stderr {
 }
 
 /// Installs the subscriber once; later calls do nothing. With a progress bar on the
-/// terminal only warnings are logged, so that lines do not tear the bar.
-pub fn init(format: LogFormat, bar_on_terminal: bool) {
-    let default = if bar_on_terminal { "warn" } else { "info" };
+/// terminal, or with `--quiet`, only warnings are logged (and, quiet, the final summary),
+/// so that lines do not tear the bar and cron mails only what matters.
+pub fn init(format: LogFormat, bar_on_terminal: bool, quiet: bool) {
+    let default = match (bar_on_terminal, quiet) {
+        (_, true) => "warn,smile_recon::runner::summary=info",
+        (true, false) => "warn",
+        (false, false) => "info",
+    };
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

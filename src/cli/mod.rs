@@ -44,6 +44,14 @@ fn completions(shell: clap_complete::Shell) -> Result<Outcome, Failure> {
     let mut command = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "smile-recon", &mut out);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete names the bash script's subcommand states two ways for a name
+        // with a hyphen (`cmd="smile__recon__subcmd__runs"` but a branch
+        // `smile__subcmd__recon__subcmd__runs)`), so nothing after the subcommand
+        // completed. One spelling for both.
+        let text = String::from_utf8_lossy(&out).replace("smile__subcmd__recon", "smile__recon");
+        return write_stdout(text.as_bytes());
+    }
     write_stdout(&out)
 }
 

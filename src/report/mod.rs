@@ -181,9 +181,16 @@ pub fn build(
             "Error" => place.error += 1,
             _ => place.no_result += 1,
         }
-        requests.retries += job.attempts.max(0) as u64;
+        // `attempts` counts a submit run's every submission (the first one too) and a
+        // poll run's failed job_status calls: the tries beyond the first are retries.
+        let retries = if poll_run {
+            job.attempts.max(0)
+        } else {
+            (job.attempts - 1).max(0)
+        } as u64;
+        requests.retries += retries;
         requests.pending_polls += job.polls.max(0) as u64;
-        if job.attempts > 0 {
+        if retries > 0 {
             requests.jobs_retried += 1;
         }
         match job.signature_confirmed {
@@ -226,7 +233,13 @@ pub fn build(
     }
 
     let by_kind = store.events_by_kind(run_id)?;
-    requests.total = by_kind.iter().map(|(_, n)| n).sum();
+    // Requests we sent; callbacks came to us (they stay in `by_kind`, and are counted
+    // under `callbacks`).
+    requests.total = by_kind
+        .iter()
+        .filter(|(kind, _)| kind != "callback")
+        .map(|(_, n)| n)
+        .sum();
     requests.by_kind = by_kind.into_iter().collect();
     requests.latency_ms = store.latency(run_id)?.into();
     let (recorded, confirmed, mismatched) = store.callback_checks(run_id)?;

@@ -89,7 +89,7 @@ pub struct Requests {
     pub by_kind: BTreeMap<String, u64>,
     /// Failed attempts that were tried again, over all jobs.
     pub retries: u64,
-    /// job_status answers that said "not complete yet".
+    /// job_status calls made for the run's jobs.
     pub pending_polls: u64,
     pub jobs_retried: u64,
     pub latency_ms: LatencyMs,

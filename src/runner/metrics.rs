@@ -243,6 +243,8 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "metrics.prom".into());
+    // The folder is made like a report folder's, so a first cron night finds its file.
+    std::fs::create_dir_all(&dir)?;
     // A name the textfile collector ignores (it reads only *.prom).
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
@@ -370,10 +372,12 @@ pub struct Ending {
 }
 
 impl Ending {
-    /// Writes the file with this ending (a run that ends with 0 is the last success).
+    /// Writes the file with this ending. A run that finished its work is the last success:
+    /// exit 0, or 4 (it found discrepancies, which is the reconciliation doing its job and
+    /// has its own metric and alert).
     pub fn rewrite(&self, end: End) {
         let mut figures = self.figures.clone();
-        if end.exit_code == 0 {
+        if end.exit_code == 0 || end.exit_code == 4 {
             figures.last_success = Some(unix_now());
         }
         figures.end = Some(end);
