@@ -57,7 +57,8 @@ pub fn unsafe_reason(path: &Path, meta: &Metadata, euid: u32) -> Option<String> 
 pub fn one_name(path: &Path, meta: &Metadata) -> io::Result<()> {
     if meta.is_file() && meta.nlink() > 1 {
         return Err(refused(format!(
-            "has {} names (hard links); SQLite keeps its -wal beside the name used, so a              second name can corrupt it: remove the other links, keeping {}",
+            "has {} names (hard links); SQLite keeps its -wal beside the name used, so a \
+             second name can corrupt it: remove the other links, keeping {}",
             meta.nlink(),
             path.display()
         )));

@@ -92,6 +92,9 @@ fn numeric_flags_out_of_range_exit_2_naming_the_range_before_a_database_exists()
         &["--connect-timeout", "0"],
         &["--result-timeout", "inf"],
         &["--callback-grace", "1e30"],
+        &["--callback-max-age", "0"],
+        &["--callback-max-age", "86401"],
+        &["--callback-max-age", "1e309"],
     ];
     for case in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -44,7 +44,7 @@ impl ApiKey {
             path: path.display().to_string(),
             reason,
         };
-        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let file = open_without_waiting(path).map_err(|e| bad(e.to_string()))?;
         let mut bytes = Vec::new();
         file.take(MAX_KEY_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -56,6 +56,35 @@ impl ApiKey {
     /// key appears nowhere (tests scanning databases and logs) use this too.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Opens a key file for reading without waiting for a writer: a FIFO nobody writes to
+/// (`mkfifo key`) would block `open` for ever; opened non-blocking it reads as empty and
+/// is refused. Process substitution (`--api-key-file <(pass show smile)`) still works:
+/// once open, reads block again until the writer is done.
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        // SAFETY: fcntl on a descriptor this function owns, with integer arguments only.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::File::open(path)
     }
 }
 

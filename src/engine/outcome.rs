@@ -328,18 +328,17 @@ fn from_result(
     }
 }
 
-/// A job's ResultCode as four ASCII digits, or `None` when what was sent is not one: a
-/// code that lost its leading zeros as a JSON number (`1` for 0001) gets them back; an
-/// empty code, text, or a job_status call's own code (2302) is not a job's result.
+/// A job's ResultCode when it is one: exactly four ASCII digits and not a job_status or
+/// request code (2302). Anything else (empty, padded, text, a short number such as `1`
+/// that may have lost its zeros) is not recorded as a result.
 fn result_code(sent: Option<&str>) -> Option<String> {
     let code = sent?;
-    if code.is_empty() || code.len() > 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     match codes::lookup(code) {
-        Some(info) if info.kind == codes::CodeKind::Result => Some(info.code.to_owned()),
-        Some(_) => None,
-        None => Some(format!("{code:0>4}")),
+        Some(info) if info.kind != codes::CodeKind::Result => None,
+        _ => Some(code.to_owned()),
     }
 }
 
@@ -506,12 +505,16 @@ mod tests {
                 "{bad:?} was taken as final"
             );
         }
-        // A code sent as a JSON number loses its leading zeros: it gets them back.
-        match after_result(&signed("1"), "sync", JobState::Queued) {
-            Next::Final {
-                result: Some(r), ..
-            } => assert_eq!(r.result_code.as_deref(), Some("0001")),
-            other => panic!("{other:?}"),
+        // A short code is not guessed at: "1" may be 0001 that lost its zeros as a JSON
+        // number, or anything else. Never final; job_status is asked instead.
+        for short in ["1", "10", "907"] {
+            assert!(
+                matches!(
+                    after_result(&signed(short), "callback", JobState::Queued),
+                    Next::Again { .. }
+                ),
+                "{short:?} was taken as final"
+            );
         }
         // An unknown but well-formed code is still a result (no category).
         assert!(matches!(

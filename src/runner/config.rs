@@ -277,6 +277,9 @@ impl Layer {
         if let Some(url) = &self.callback_url {
             refuse_user_info("--callback-url ([submit] callback_url)", url)?;
         }
+        if self.callback_max_age.is_some() {
+            self.callback_max_age()?;
+        }
         Ok(())
     }
 
@@ -288,8 +291,14 @@ impl Layer {
             Some(url) => {
                 refuse_user_info("--base-url ([api] base_url)", url)?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    // A malformed URL may still carry a password: never echoed.
+                    let shown = if url.contains('@') {
+                        "a URL with '@' in it (not shown)".to_owned()
+                    } else {
+                        format!("{url:?}")
+                    };
                     return Err(Failure::usage(format!(
-                        "--base-url must start with http:// or https://, got {url:?}"
+                        "--base-url must start with http:// or https://, got {shown}"
                     )));
                 }
                 Ok(url.clone())
@@ -376,7 +385,8 @@ impl Layer {
         match self.callback_max_age.unwrap_or(default) {
             s if s.is_finite() && (1.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
             s => Err(Failure::usage(format!(
-                "--callback-max-age must be between 1 and 86400 seconds, got {s}"
+                "--callback-max-age ([submit] callback_max_age) must be between 1 and 86400 \
+                 seconds, got {s}"
             ))),
         }
     }
