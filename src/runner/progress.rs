@@ -2,7 +2,6 @@
 //! otherwise (cron), nothing with `--quiet`. Reporters only read the tally; they never
 //! touch the engine's work.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,15 +114,21 @@ pub fn percent(snapshot: &Snapshot) -> f64 {
 /// "812 approved, 40 rejected, 3 error · 2 gave up · 5 invalid · 16 in flight · 3 waiting
 /// to retry · 48.1 req/s · 7 retries"; "in flight" is requests on the wire.
 pub fn describe(snapshot: &Snapshot, rate: f64) -> String {
-    let mut out = String::new();
+    describe_within(snapshot, rate, usize::MAX)
+}
+
+/// [`describe`] in at most `width` characters: the least telling parts (retries, the
+/// rate, waiting, awaiting, ...) are left out, whole, until the rest fits, so that a
+/// narrow terminal shows fewer counts rather than a cut one.
+pub fn describe_within(snapshot: &Snapshot, rate: f64, width: usize) -> String {
+    let mut parts: Vec<String> = Vec::new();
     let categories: Vec<String> = snapshot
         .categories
         .iter()
         .map(|(c, n)| format!("{n} {}", c.to_lowercase()))
         .collect();
     if !categories.is_empty() {
-        out.push_str(&categories.join(", "));
-        out.push_str(" · ");
+        parts.push(categories.join(", "));
     }
     for (state, label) in [
         (JobState::Failed, "failed"),
@@ -133,14 +138,23 @@ pub fn describe(snapshot: &Snapshot, rate: f64) -> String {
     ] {
         let n = snapshot.get(state);
         if n > 0 {
-            let _ = write!(out, "{n} {label} · ");
+            parts.push(format!("{n} {label}"));
         }
     }
-    let _ = write!(out, "{} in flight · ", snapshot.in_flight);
+    parts.push(format!("{} in flight", snapshot.in_flight));
     if snapshot.waiting > 0 {
-        let _ = write!(out, "{} waiting to retry · ", snapshot.waiting);
+        parts.push(format!("{} waiting to retry", snapshot.waiting));
     }
-    let _ = write!(out, "{rate:.1} req/s · {} retries", snapshot.retries);
+    parts.push(format!("{rate:.1} req/s"));
+    parts.push(format!("{} retries", snapshot.retries));
+    let mut out = parts.join(" · ");
+    while out.chars().count() > width && parts.len() > 1 {
+        parts.pop();
+        out = parts.join(" · ");
+    }
+    if out.chars().count() > width {
+        out = out.chars().take(width).collect();
+    }
     out
 }
 
@@ -157,7 +171,7 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
     // Two lines, each as wide as the terminal: the bar never wraps, and the counts are
     // shortened rather than wrapped on a narrow one.
     let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} {percent}% · ETA {eta}\n{wide_msg}",
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} {percent}% · ETA {prefix}\n{wide_msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
@@ -174,7 +188,12 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
         let snapshot = tally.snapshot();
         bar.set_length(snapshot.total());
         bar.set_position(snapshot.finished());
-        bar.set_message(describe(&snapshot, meter.rate(&snapshot)));
+        // Our own ETA (from finished jobs' pace): indicatif's says 0s before any is done.
+        bar.set_prefix(eta_text(meter.eta(&snapshot)));
+        let width = console::Term::stderr()
+            .size_checked()
+            .map_or(usize::MAX, |(_, cols)| usize::from(cols));
+        bar.set_message(describe_within(&snapshot, meter.rate(&snapshot), width));
     }
     crate::cli::logging::show_bar(None);
     bar.finish_and_clear();
@@ -264,6 +283,31 @@ mod tests {
              12.3 req/s · 3 retries"
         );
         assert_eq!(percent(&snapshot), 75.0);
+    }
+
+    #[test]
+    fn a_narrow_terminal_drops_whole_parts_instead_of_cutting_one() {
+        let snapshot = Snapshot {
+            total: 3000,
+            in_flight: 16,
+            waiting: 3,
+            retries: 14,
+            categories: BTreeMap::from([("Approved", 812), ("Rejected", 40)]),
+            ..Snapshot::default()
+        };
+        let full = describe(&snapshot, 60.0);
+        assert!(full.ends_with("60.0 req/s · 14 retries"), "{full}");
+        let narrow = describe_within(&snapshot, 60.0, 60);
+        assert!(narrow.chars().count() <= 60, "{narrow}");
+        assert!(narrow.starts_with("812 approved, 40 rejected"), "{narrow}");
+        // every part shown is whole
+        for part in narrow.split(" · ") {
+            assert!(
+                full.split(" · ").any(|p| p == part),
+                "{part:?} cut in {narrow}"
+            );
+        }
+        assert_eq!(describe_within(&snapshot, 60.0, 1000), full);
     }
 
     #[test]

@@ -35,8 +35,7 @@ pub fn listen() -> watch::Receiver<bool> {
             if n == 0 {
                 crate::cli::logging::say(
                     false,
-                    "interrupted; finishing in-flight requests, then stopping (again to \
-                     stop now; `smile-recon resume` continues)",
+                    "interrupted: finishing requests in flight (Ctrl-C again stops now)",
                 );
                 let _ = tx.send(true);
             } else {
