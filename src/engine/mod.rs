@@ -199,12 +199,19 @@ pub async fn run(
     if let Some(server) = callback_server {
         server.stopped().await;
         let counts = &tally.callbacks;
-        let refused = counts.snapshot();
+        // "replayed=31 stale=2": one readable field (a debug print of the pairs was
+        // neither JSON nor text).
+        let refused = counts
+            .snapshot()
+            .iter()
+            .map(|(why, n)| format!("{why}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         tracing::info!(
             accepted = counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
             confirmed = counts.confirmed.load(std::sync::atomic::Ordering::Relaxed),
             mismatched = counts.mismatched.load(std::sync::atomic::Ordering::Relaxed),
-            refused = ?refused,
+            refused = %refused,
             "callback receiver stopped"
         );
     }
