@@ -251,6 +251,12 @@ async fn job_status_codes_get_the_catalogue_treatment_in_both_shapes() {
     }
 }
 
+/// A job_status manifest of `n` jobs nobody has heard of: `user-I,job-I`.
+fn poll_manifest(dir: &Path, n: usize) -> String {
+    let rows: String = (0..n).map(|i| format!("user-{i},job-{i}\n")).collect();
+    write(dir, "poll.csv", &format!("user_id,job_id\n{rows}"))
+}
+
 const VERIFY_HEADER: &str =
     "country,id_type,id_number,first_name,last_name,dob,gender,phone_number,user_id,job_id\n";
 
@@ -287,13 +293,7 @@ async fn answers_for_another_job_are_never_recorded_and_trip_the_breaker() {
     }))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let poll = write(
-        dir.path(),
-        "poll.csv",
-        &(0..8).fold("user_id,job_id\n".to_owned(), |s, i| {
-            s + &format!("user-{i},job-{i}\n")
-        }),
-    );
+    let poll = poll_manifest(dir.path(), 8);
     let verify = verify_manifest(dir.path(), 8);
     for (args, db) in [
         (
@@ -478,13 +478,7 @@ async fn errors_about_another_job_are_never_recorded() {
         }))
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let poll = write(
-            dir.path(),
-            "poll.csv",
-            &(0..8).fold("user_id,job_id\n".to_owned(), |s, i| {
-                s + &format!("user-{i},job-{i}\n")
-            }),
-        );
+        let poll = poll_manifest(dir.path(), 8);
         let db = dir.path().join("poll.db");
         let (out, _) = run(
             &["poll", "--manifest", &poll, "--concurrency", "1"],
@@ -515,13 +509,7 @@ async fn a_success_code_without_job_complete_fails_no_job() {
     }))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let poll = write(
-        dir.path(),
-        "poll.csv",
-        &(0..8).fold("user_id,job_id\n".to_owned(), |s, i| {
-            s + &format!("user-{i},job-{i}\n")
-        }),
-    );
+    let poll = poll_manifest(dir.path(), 8);
     let db = dir.path().join("poll.db");
     let (out, _) = run(
         &["poll", "--manifest", &poll, "--concurrency", "1"],
