@@ -150,7 +150,7 @@ async fn json_logs_through_an_interrupt_and_a_resume_name_the_run_on_every_line(
     }
     let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(
-        messages.iter().any(|m| m.starts_with("interrupted;")),
+        messages.iter().any(|m| m.starts_with("interrupted:")),
         "{messages:?}"
     );
     assert!(messages.contains(&"resuming run"), "{messages:?}");
@@ -159,6 +159,10 @@ async fn json_logs_through_an_interrupt_and_a_resume_name_the_run_on_every_line(
     assert_eq!(summaries.len(), 2);
     assert_eq!(summaries[1]["total"], rows as u64);
     assert_eq!(summaries[1]["status"], "finished");
+    // The last word: the exit code the process ended with, as a number.
+    let exit = lines.iter().rev().find(|l| l["event"] == "exit").unwrap();
+    assert_eq!(exit["exit_code"].as_i64(), code.map(i64::from), "{exit}");
+    assert_eq!(exit["run"], 1);
     // Progress lines carry the counts as numbers, and the total is the manifest's rows.
     let progress: Vec<&Value> = lines.iter().filter(|l| l["event"] == "progress").collect();
     assert!(!progress.is_empty(), "a progress line every 5 s");

@@ -50,12 +50,23 @@ async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, F
         return Ok(finished.outcome);
     }
     let judged = super::report::after_run_counted(&db, &finished, reports);
+    let (exit_code, discrepancies) = match &judged {
+        Ok((outcome, discrepancies)) => (outcome.code(), *discrepancies),
+        Err(failure) => (failure.outcome.code(), None),
+    };
+    // The run's last word in the log (a JSON event with --log-format json): the exit code
+    // the process ends with, and what set it.
+    tracing::info!(
+        target: "smile_recon::runner::summary",
+        event = "exit",
+        run = finished.run_id,
+        exit_code = u64::from(exit_code),
+        discrepancies = discrepancies.unwrap_or(0),
+        "run {} ends with exit {exit_code}",
+        finished.run_id
+    );
     if let Some(metrics) = &finished.metrics {
         // The metrics file's last word: the exit code the process ends with.
-        let (exit_code, discrepancies) = match &judged {
-            Ok((outcome, discrepancies)) => (outcome.code(), *discrepancies),
-            Err(failure) => (failure.outcome.code(), None),
-        };
         metrics.rewrite(runner::metrics::End {
             exit_code,
             discrepancies,
