@@ -135,10 +135,7 @@ fn plan(request: &Request, store: &Store) -> Result<Plan, Failure> {
                     Failure::fatal("no unfinished run to resume in this database")
                 })?,
             };
-            let mode = match run.mode.as_str() {
-                "poll" => RunMode::Poll,
-                _ => RunMode::Submit,
-            };
+            let mode = run.mode;
             Ok(Plan {
                 layer: request
                     .flags
@@ -264,7 +261,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             let id = store
                 .create_run(&NewRun {
                     name: plan.name.clone(),
-                    mode: plan.mode.as_str().into(),
+                    mode: plan.mode,
                     endpoint: layer.endpoint.map(|e| e.as_str().to_owned()),
                     manifest_path: plan.source.path().display().to_string(),
                     manifest_query: match &plan.source {
@@ -338,7 +335,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             metrics::RunInfo {
                 run_id: run.id,
                 name: run.name.clone(),
-                mode: run.mode.clone(),
+                mode: run.mode,
             },
             tally.clone(),
             started,

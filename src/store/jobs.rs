@@ -6,7 +6,9 @@ use rusqlite::{ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
 use super::state::ACTIVE_SQL;
-use super::{JobState, Store, StoreError, now_ms};
+use super::{JobState, ResultSource, Store, StoreError, now_ms};
+use crate::api::Category;
+use crate::manifest::ExpectedStatus;
 
 /// A manifest row, ready to stage.
 #[derive(Clone, Debug)]
@@ -23,7 +25,7 @@ pub struct NewJob {
     pub state: JobState,
     pub error: Option<String>,
     pub expected_result_code: Option<String>,
-    pub expected_status: Option<String>,
+    pub expected_status: Option<ExpectedStatus>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,25 +72,15 @@ pub struct JobRecord {
     pub result_code: Option<String>,
     pub result_text: Option<String>,
     pub job_success: Option<bool>,
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub smile_job_id: Option<String>,
-    pub result_source: Option<String>,
+    pub result_source: Option<ResultSource>,
     pub result_json: Option<String>,
     pub signature_confirmed: Option<bool>,
     pub expected_result_code: Option<String>,
-    pub expected_status: Option<String>,
+    pub expected_status: Option<ExpectedStatus>,
     pub first_request_at: Option<i64>,
     pub completed_at: Option<i64>,
-}
-
-fn state_of(s: String) -> rusqlite::Result<JobState> {
-    JobState::parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown job state {s:?}").into(),
-        )
-    })
 }
 
 impl Store {
@@ -216,7 +208,7 @@ impl Store {
                 line: r.get(1)?,
                 user_id: r.get(2)?,
                 job_id: r.get(3)?,
-                state: state_of(r.get(4)?)?,
+                state: r.get(4)?,
                 attempts: r.get(5)?,
                 polls: r.get(6)?,
                 input_json: r.get(7)?,
@@ -247,9 +239,7 @@ impl Store {
             .prepare_cached("SELECT state, COUNT(*) FROM jobs WHERE run_id = ?1 GROUP BY state")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([run_id], |r| {
-                Ok((state_of(r.get(0)?)?, r.get::<_, i64>(1)?))
-            })
+            .query_map([run_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(e))?;
         Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
@@ -268,7 +258,7 @@ impl Store {
         let rows = stmt
             .query_map([run_id], |r| {
                 Ok((
-                    state_of(r.get(0)?)?,
+                    r.get(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, i64>(2)? as u64,
                 ))
@@ -318,7 +308,7 @@ impl Store {
             )
             .and_then(|mut s| {
                 s.query_row(params![run_id, job_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, state_of(r.get(2)?)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
             })
@@ -393,7 +383,7 @@ impl Store {
                     country: r.get(5)?,
                     id_type: r.get(6)?,
                     input_json: r.get(7)?,
-                    state: state_of(r.get(8)?)?,
+                    state: r.get(8)?,
                     attempts: r.get(9)?,
                     polls: r.get(10)?,
                     last_http_status: r.get(11)?,
