@@ -125,7 +125,10 @@ pub struct ReportSpec {
 }
 
 pub fn default_formats() -> Vec<String> {
-    ["json", "csv", "md", "html"].map(String::from).to_vec()
+    crate::report::DEFAULT_FORMATS
+        .split(',')
+        .map(String::from)
+        .collect()
 }
 
 impl JobSpec {

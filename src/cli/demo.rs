@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     if submit.outcome == Outcome::Interrupted {
         return Ok(Outcome::Interrupted);
     }
-    let all = vec![Format::Json, Format::Csv, Format::Md, Format::Html];
+    let all = Format::ALL.to_vec();
     super::report::write(
         &db,
         submit.run_id,

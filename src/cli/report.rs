@@ -111,7 +111,7 @@ pub fn after_run_counted(
             let formats = match (&args.report_format, spec) {
                 (Some(f), _) => Format::parse_list(f),
                 (None, Some(r)) => Format::parse_list(&r.formats),
-                (None, None) => Format::parse_list(&["json,csv,md,html".to_owned()]),
+                (None, None) => Ok(Format::ALL.to_vec()),
             }
             .map_err(Failure::usage)?;
             write(

@@ -31,7 +31,13 @@ pub enum Format {
     Html,
 }
 
+/// The formats written when none are named (`--format`, `--report-format`, a spec's
+/// `[report]`): all of them.
+pub const DEFAULT_FORMATS: &str = "json,csv,md,html";
+
 impl Format {
+    pub const ALL: [Format; 4] = [Format::Json, Format::Csv, Format::Md, Format::Html];
+
     pub fn parse_list(items: &[String]) -> Result<Vec<Format>, String> {
         let mut formats = Vec::new();
         for item in items.iter().flat_map(|s| s.split(',')) {
@@ -502,4 +508,17 @@ fn top_rows(
         Ok(())
     })?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_formats_are_all_of_them() {
+        assert_eq!(
+            Format::parse_list(&[DEFAULT_FORMATS.to_owned()]).unwrap(),
+            Format::ALL
+        );
+    }
 }
