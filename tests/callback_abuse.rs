@@ -22,7 +22,7 @@ use smile_recon::engine::callbacks::MAX_CALLBACK_BYTES;
 use smile_recon::exit::{Failure, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
 use smile_recon::store::{EventKind, JobRecord, JobState, ResultSource, Store};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -124,7 +124,7 @@ async fn start_run(jobs: usize, concurrency: usize) -> AsyncRun {
         callback_confirm: Some(smile_recon::engine::callbacks::CallbackConfirm::None),
         ..Layer::default()
     };
-    let request = Request {
+    let request = Invocation {
         command: "submit".into(),
         target: Target::Manifest {
             mode: RunMode::Submit,

@@ -23,7 +23,7 @@ use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
 use smile_recon::exit::{Failure, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
 use smile_recon::store::{EventKind, JobRecord, JobState, ResultSource, Store};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -139,7 +139,7 @@ async fn start_run(jobs: usize, rate: f64, burst: u32) -> Run {
         callback_grace: Some(600.0),
         ..Layer::default()
     };
-    let request = Request {
+    let request = Invocation {
         command: "submit".into(),
         target: Target::Manifest {
             mode: RunMode::Submit,

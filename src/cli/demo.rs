@@ -14,7 +14,7 @@ use crate::exit::{Failure, Outcome};
 use crate::job_spec::RunMode;
 use crate::manifest::{ExpectedStatus, ManifestSource};
 use crate::report::{Format, ReportOptions};
-use crate::runner::{self, Layer, ProgressMode, Request, Target};
+use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
 use crate::sandbox::{self, Faults, Mix, SandboxConfig, StatusErrors};
 use crate::store::{JobState, Store};
 
@@ -187,7 +187,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
         poll_interval: Some(0.5),
         ..Layer::default()
     };
-    let request = |command: &str, mode, source, flags: Layer| Request {
+    let request = |command: &str, mode, source, flags: Layer| Invocation {
         command: command.into(),
         target: Target::Manifest { mode, source },
         flags,

@@ -44,7 +44,7 @@ pub enum Target {
 
 /// One invocation of `run`, `submit`, `poll` or `resume`.
 #[derive(Clone, Debug)]
-pub struct Request {
+pub struct Invocation {
     /// The command, as recorded with the execution (`submit`, `run jobs/x.toml`, ...).
     pub command: String,
     pub target: Target,
@@ -84,7 +84,7 @@ struct Plan {
     report: Option<crate::job_spec::ReportSpec>,
 }
 
-fn plan(request: &Request, store: &Store) -> Result<Plan, Failure> {
+fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
     match &request.target {
         Target::Spec(path) => {
             let (spec, name) = JobSpec::load(path)?;
@@ -180,7 +180,7 @@ fn engine_mode(mode: RunMode, layer: &Layer) -> Result<Mode, Failure> {
 }
 
 /// Runs the request to its end. Holds the database lock throughout.
-pub async fn execute(request: Request) -> Result<Finished, Failure> {
+pub async fn execute(request: Invocation) -> Result<Finished, Failure> {
     let started = Instant::now();
     // Out-of-range flags are refused before the database is even opened.
     request.flags.check()?;
@@ -410,7 +410,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         )
     });
     let summary =
-        summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
+        summary::FinalSummary::with_counts(&store, run.id, counts, categories, started.elapsed())
             .map_err(fatal)?;
     print!("{}", summary.render());
     if crate::cli::logging::json() {

@@ -9,14 +9,14 @@ use crate::api::Category;
 use crate::store::{JobState, RunRecord, Store, StoreError};
 
 #[derive(Clone, Debug)]
-pub struct Summary {
+pub struct FinalSummary {
     pub run: RunRecord,
     pub states: BTreeMap<JobState, u64>,
     pub categories: BTreeMap<String, u64>,
     pub elapsed: Duration,
 }
 
-impl Summary {
+impl FinalSummary {
     /// The summary of a run whose job counts (per state, per result category) the caller
     /// has just read.
     pub fn with_counts(
