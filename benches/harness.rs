@@ -303,7 +303,7 @@ async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
     let run = store
         .create_run(&NewRun {
             name: "writer".into(),
-            mode: "poll".into(),
+            mode: smile_recon::job_spec::RunMode::Poll,
             endpoint: None,
             manifest_path: "-".into(),
             manifest_query: None,

@@ -9,19 +9,29 @@ use serde::Deserialize;
 use crate::api::{Environment, SubmitEndpoint};
 use crate::exit::Failure;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunMode {
+    /// (The default only for an empty report summary.)
+    #[default]
     Submit,
     Poll,
 }
 
 impl RunMode {
+    pub const ALL: [RunMode; 2] = [RunMode::Submit, RunMode::Poll];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunMode::Submit => "submit",
             RunMode::Poll => "poll",
         }
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -115,7 +125,10 @@ pub struct ReportSpec {
 }
 
 pub fn default_formats() -> Vec<String> {
-    ["json", "csv", "md", "html"].map(String::from).to_vec()
+    crate::report::DEFAULT_FORMATS
+        .split(',')
+        .map(String::from)
+        .collect()
 }
 
 impl JobSpec {

@@ -36,7 +36,7 @@ use smile_recon::engine::outcome::health_of_error;
 use smile_recon::exit::{Failure, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
 use smile_recon::store::{JobRecord, JobState, RunStatus, Store};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -447,7 +447,7 @@ async fn whole_run(addr: SocketAddr, mode: RunMode) -> Run {
         poll_interval: Some(0.2),
         ..Layer::default()
     };
-    let request = Request {
+    let request = Invocation {
         command: mode.as_str().into(),
         target: Target::Manifest {
             mode,

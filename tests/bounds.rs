@@ -678,7 +678,7 @@ mod stored_answers {
         let signed: SignedResult = serde_json::from_value(body).unwrap();
         let kept = stored(&outcome::after_result(
             &signed,
-            "callback",
+            smile_recon::store::ResultSource::Callback,
             JobState::Queued,
         ));
         assert!(kept.to_string().len() <= 64 * 1024);

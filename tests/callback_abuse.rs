@@ -22,8 +22,8 @@ use smile_recon::engine::callbacks::MAX_CALLBACK_BYTES;
 use smile_recon::exit::{Failure, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
-use smile_recon::store::{JobRecord, JobState, Store};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
+use smile_recon::store::{EventKind, JobRecord, JobState, ResultSource, Store};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -124,7 +124,7 @@ async fn start_run(jobs: usize, concurrency: usize) -> AsyncRun {
         callback_confirm: Some(smile_recon::engine::callbacks::CallbackConfirm::None),
         ..Layer::default()
     };
-    let request = Request {
+    let request = Invocation {
         command: "submit".into(),
         target: Target::Manifest {
             mode: RunMode::Submit,
@@ -207,7 +207,7 @@ impl AsyncRun {
             .events_by_kind(run.id)
             .unwrap()
             .into_iter()
-            .find(|(k, _)| k == "callback")
+            .find(|(k, _)| *k == EventKind::Callback)
             .map_or(0, |(_, n)| n)
     }
 
@@ -397,7 +397,7 @@ async fn the_receiver_refuses_abuse_and_records_each_result_once() {
     for job in &jobs {
         assert_eq!(job.state, JobState::Done, "{job:?}");
         assert_eq!(job.result_code.as_deref(), Some("1020"), "{job:?}");
-        assert_eq!(job.result_source.as_deref(), Some("callback"));
+        assert_eq!(job.result_source, Some(ResultSource::Callback));
         assert_eq!(job.signature_confirmed, Some(true));
     }
     // the receiver stops with the run
@@ -451,7 +451,7 @@ async fn a_flood_of_5000_callbacks_loses_none() {
     let mut by_code = BTreeMap::<String, usize>::new();
     for job in &jobs {
         assert_eq!(job.state, JobState::Done, "{job:?}");
-        assert_eq!(job.result_source.as_deref(), Some("callback"));
+        assert_eq!(job.result_source, Some(ResultSource::Callback));
         assert_eq!(job.signature_confirmed, Some(true));
         *by_code
             .entry(job.result_code.clone().unwrap_or_default())

@@ -23,8 +23,8 @@ use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
 use smile_recon::exit::{Failure, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
-use smile_recon::store::{JobRecord, JobState, Store};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
+use smile_recon::store::{EventKind, JobRecord, JobState, ResultSource, Store};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -139,7 +139,7 @@ async fn start_run(jobs: usize, rate: f64, burst: u32) -> Run {
         callback_grace: Some(600.0),
         ..Layer::default()
     };
-    let request = Request {
+    let request = Invocation {
         command: "submit".into(),
         target: Target::Manifest {
             mode: RunMode::Submit,
@@ -180,7 +180,7 @@ fn job(db: &Path, i: usize) -> JobRecord {
         .unwrap()
 }
 
-fn events(db: &Path) -> BTreeMap<String, u64> {
+fn events(db: &Path) -> BTreeMap<EventKind, u64> {
     let store = Store::open_read_only(db).unwrap();
     let run = store.latest_run(false).unwrap().unwrap();
     store.events_by_kind(run.id).unwrap().into_iter().collect()
@@ -324,7 +324,8 @@ async fn replayed_stale_and_unsent_callbacks_are_refused_without_a_write() {
     }
     let flooding = started.elapsed();
     let after = events(&db);
-    let callbacks = |e: &BTreeMap<String, u64>| e.get("callback").copied().unwrap_or(0);
+    let callbacks =
+        |e: &BTreeMap<EventKind, u64>| e.get(&EventKind::Callback).copied().unwrap_or(0);
     assert_eq!(
         callbacks(&after) - callbacks(&before),
         1,
@@ -634,7 +635,7 @@ async fn job_status_confirms_or_overrules_a_callbacks_claim() {
     for (i, j) in read_jobs(&db).iter().enumerate() {
         assert_eq!(j.state, JobState::Done, "{j:?}");
         assert_eq!(j.result_code.as_deref(), Some(genuine(i)), "{j:?}");
-        assert_eq!(j.result_source.as_deref(), Some("job_status"), "{j:?}");
+        assert_eq!(j.result_source, Some(ResultSource::JobStatus), "{j:?}");
     }
     let conn = rusqlite::Connection::open(&db).unwrap();
     let outcomes: BTreeMap<String, i64> = conn

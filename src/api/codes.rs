@@ -18,6 +18,13 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::Approved,
+        Category::ProvisionallyApproved,
+        Category::Rejected,
+        Category::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Approved => "Approved",
@@ -25,6 +32,16 @@ impl Category {
             Category::Rejected => "Rejected",
             Category::Error => "Error",
         }
+    }
+
+    /// The category named `name` exactly as [`Self::as_str`] spells it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Approved or provisionally approved: what a partner counts as approved.
+    pub fn is_approved(self) -> bool {
+        matches!(self, Category::Approved | Category::ProvisionallyApproved)
     }
 }
 

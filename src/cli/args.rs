@@ -263,7 +263,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub run: Option<i64>,
     /// Comma-separated formats: json, csv, md, html.
-    #[arg(long, value_delimiter = ',', default_value = "json,csv,md,html")]
+    #[arg(long, value_delimiter = ',', default_value = crate::report::DEFAULT_FORMATS)]
     pub format: Vec<String>,
     /// Where to write the reports.
     #[arg(long, value_name = "DIR", default_value = "reports")]

@@ -1,4 +1,4 @@
-//! `run`, `submit`, `poll`, `resume` and `runs`: the flags become a [`runner::Request`];
+//! `run`, `submit`, `poll`, `resume` and `runs`: the flags become a [`runner::Invocation`];
 //! the runner does the work.
 
 use std::io::IsTerminal;
@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use crate::exit::{Failure, Outcome};
 use crate::job_spec::RunMode;
 use crate::manifest::ManifestSource;
-use crate::runner::{self, Layer, ProgressMode, Request, Target};
+use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
 use crate::store::{JobState, Store};
 
 use super::args::{OutputArgs, PollArgs, ResumeArgs, RunArgs, RunReportArgs, RunsArgs, SubmitArgs};
@@ -28,8 +28,8 @@ fn request(
     flags: Layer,
     db: std::path::PathBuf,
     output: &OutputArgs,
-) -> Request {
-    Request {
+) -> Invocation {
+    Invocation {
         command: command.into(),
         target,
         flags: Layer {
@@ -43,7 +43,7 @@ fn request(
     }
 }
 
-async fn execute(request: Request, reports: &RunReportArgs) -> Result<Outcome, Failure> {
+async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Failure> {
     let db = request.db.clone();
     let finished = runner::execute(request).await?;
     if finished.outcome == Outcome::Interrupted {

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
-use crate::api::{ApiKey, SubmitEndpoint};
+use crate::api::{ApiKey, Category, SubmitEndpoint};
 use crate::exit::{Failure, Outcome};
 use crate::job_spec::RunMode;
-use crate::manifest::ManifestSource;
+use crate::manifest::{ExpectedStatus, ManifestSource};
 use crate::report::{Format, ReportOptions};
-use crate::runner::{self, Layer, ProgressMode, Request, Target};
+use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
 use crate::sandbox::{self, Faults, Mix, SandboxConfig, StatusErrors};
 use crate::store::{JobState, Store};
 
@@ -57,15 +57,25 @@ fn write_poll_manifest(
             }
             rows += 1;
             let code = job.result_code.clone().unwrap_or_default();
-            let approved = matches!(
-                job.category.as_deref(),
-                Some("Approved") | Some("Provisionally Approved")
+            let approved = job.category.is_some_and(Category::is_approved);
+            let (mut code, mut status) = (
+                code,
+                if approved {
+                    ExpectedStatus::Approved
+                } else {
+                    ExpectedStatus::Rejected
+                },
             );
-            let (mut code, mut status) = (code, if approved { "approved" } else { "rejected" });
             if rows % wrong_every == 0 {
                 planted += 1;
                 match planted % 3 {
-                    0 => status = if approved { "rejected" } else { "approved" },
+                    0 => {
+                        status = if approved {
+                            ExpectedStatus::Rejected
+                        } else {
+                            ExpectedStatus::Approved
+                        }
+                    }
                     1 => {
                         code = if code == "1020" {
                             "1021".into()
@@ -73,10 +83,10 @@ fn write_poll_manifest(
                             "1020".into()
                         }
                     }
-                    _ => status = "pending",
+                    _ => status = ExpectedStatus::Pending,
                 }
             }
-            if let Err(e) = out.write_record([&job.user_id, &job.job_id, &code, status]) {
+            if let Err(e) = out.write_record([&job.user_id, &job.job_id, &code, status.as_str()]) {
                 failure = Some(e);
             }
             Ok(())
@@ -177,7 +187,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
         poll_interval: Some(0.5),
         ..Layer::default()
     };
-    let request = |command: &str, mode, source, flags: Layer| Request {
+    let request = |command: &str, mode, source, flags: Layer| Invocation {
         command: command.into(),
         target: Target::Manifest { mode, source },
         flags,
@@ -202,7 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     if submit.outcome == Outcome::Interrupted {
         return Ok(Outcome::Interrupted);
     }
-    let all = vec![Format::Json, Format::Csv, Format::Md, Format::Html];
+    let all = Format::ALL.to_vec();
     super::report::write(
         &db,
         submit.run_id,

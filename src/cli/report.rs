@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::exit::{Failure, Outcome};
+use crate::job_spec::RunMode;
 use crate::report::{self, Format, ReportOptions, Summary};
-use crate::store::Store;
+use crate::store::{JobState, Store};
 
 use super::args::{FailOn, ReportArgs, RunReportArgs};
 
@@ -79,9 +80,10 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Failure> {
             compare: args.compare,
         },
     )?;
-    let errors = ["failed", "gave_up", "invalid"]
-        .iter()
-        .filter_map(|s| summary.totals.by_state.get(*s))
+    let errors = JobState::ALL
+        .into_iter()
+        .filter(|s| s.is_error())
+        .filter_map(|s| summary.totals.by_state.get(s.as_str()))
         .sum::<u64>();
     let outcome = if errors > 0 {
         Outcome::JobErrors
@@ -109,7 +111,7 @@ pub fn after_run_counted(
             let formats = match (&args.report_format, spec) {
                 (Some(f), _) => Format::parse_list(f),
                 (None, Some(r)) => Format::parse_list(&r.formats),
-                (None, None) => Format::parse_list(&["json,csv,md,html".to_owned()]),
+                (None, None) => Ok(Format::ALL.to_vec()),
             }
             .map_err(Failure::usage)?;
             write(
@@ -128,7 +130,7 @@ pub fn after_run_counted(
             let run = store.run(finished.run_id).map_err(fatal)?;
             // A poll run always reconciles: a job Smile ID does not know (2304) disagrees
             // with the manifest even without expectations.
-            let reconciles = run.is_some_and(|r| r.mode == "poll");
+            let reconciles = run.is_some_and(|r| r.mode == RunMode::Poll);
             if !reconciles {
                 // Nothing to reconcile: the exit code is the run's own.
                 return Ok((

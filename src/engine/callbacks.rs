@@ -41,7 +41,9 @@ use tokio::task::JoinSet;
 
 use crate::api::SmileClient;
 use crate::api::models::SignedResult;
-use crate::store::{EventRecord, JobState, JobUpdate, Store, WriteOp, now_ms};
+use crate::store::{
+    EventKind, EventRecord, JobState, JobUpdate, ResultSource, Store, WriteOp, now_ms,
+};
 
 use super::outcome::{self, Next};
 use super::tally::Tally;
@@ -629,7 +631,7 @@ async fn record(
             run_id: rx.run_id,
             row,
             at: now,
-            kind: "callback",
+            kind: EventKind::Callback,
             http_status: None,
             code: signed.result.result_code.clone(),
             outcome,
@@ -637,7 +639,7 @@ async fn record(
             latency_ms: None,
         })
     };
-    let next = outcome::after_result(signed, "callback", JobState::Queued);
+    let next = outcome::after_result(signed, ResultSource::Callback, JobState::Queued);
     let ops = match next {
         // A final result to confirm: the job asks job_status now.
         Next::Final {
@@ -651,7 +653,7 @@ async fn record(
             code,
             error,
         } => {
-            let category = result.as_ref().and_then(|r| r.category.clone());
+            let category = result.as_ref().and_then(|r| r.category);
             let update = WriteOp::Update(JobUpdate {
                 row,
                 state: to,
@@ -674,7 +676,7 @@ async fn record(
                     if applied.last() == Some(&true) {
                         rx.tally.transition(state, to);
                         if let (true, Some(c)) = (to.is_final(), category) {
-                            rx.tally.categorise(&c);
+                            rx.tally.categorise(c);
                         }
                     }
                     (StatusCode::OK, "recorded\n")

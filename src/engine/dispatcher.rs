@@ -265,7 +265,7 @@ impl Dispatcher {
             }
             if changed {
                 tally.transition(turn.from, turn.to);
-                if let (true, Some(c)) = (turn.to.is_final(), &turn.category) {
+                if let (true, Some(c)) = (turn.to.is_final(), turn.category) {
                     tally.categorise(c);
                 }
             }

@@ -82,7 +82,7 @@ pub struct EngineConfig {
 
 /// How a run's execution ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineReport {
+pub struct EngineEnd {
     pub stop: Stop,
     pub requests: u64,
     pub retries: u64,
@@ -131,7 +131,7 @@ pub async fn run(
     store: Store,
     tally: Arc<Tally>,
     shutdown: watch::Receiver<bool>,
-) -> Result<EngineReport, EngineError> {
+) -> Result<EngineEnd, EngineError> {
     let db = store.path().to_owned();
     let limiter = limiter(&config)?;
     let (writer, turns, writer_thread) = writer::Writer::spawn(store);
@@ -215,7 +215,7 @@ pub async fn run(
             "callback receiver stopped"
         );
     }
-    let report = EngineReport {
+    let report = EngineEnd {
         stop: Stop::Drained,
         requests: tally.requests.load(std::sync::atomic::Ordering::Relaxed),
         retries: tally.retries.load(std::sync::atomic::Ordering::Relaxed),
@@ -229,6 +229,6 @@ pub async fn run(
     let stop = result?;
     match joined {
         Some(Err(e)) => Err(e.into()),
-        _ => Ok(EngineReport { stop, ..report }),
+        _ => Ok(EngineEnd { stop, ..report }),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::api::codes::{self, RetryClass};
 use crate::api::models::{JobStatusResponse, SignedResult, VerifyResult};
 use crate::api::{ApiError, codes::is_credential_failure};
-use crate::store::{JobState, ResultFields};
+use crate::store::{JobState, ResultFields, ResultSource};
 
 use super::breaker::Health;
 
@@ -218,7 +218,7 @@ pub fn stored_answer(raw: String) -> String {
 }
 
 /// A confirmed result (sync answer or callback): done, failed, or to be sent again.
-pub fn after_result(signed: &SignedResult, source: &'static str, refused: JobState) -> Next {
+pub fn after_result(signed: &SignedResult, source: ResultSource, refused: JobState) -> Next {
     let json = stored_answer(serde_json::to_string(signed).unwrap_or_default());
     from_result(&signed.result, None, source, json, refused)
 }
@@ -238,7 +238,13 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
         None => serde_json::to_string(answer).unwrap_or_default(),
     });
     match answer.result.as_ref().and_then(|r| r.as_object()) {
-        Some(result) => from_result(result, answer.job_success, "job_status", json, refused),
+        Some(result) => from_result(
+            result,
+            answer.job_success,
+            ResultSource::JobStatus,
+            json,
+            refused,
+        ),
         // "Complete" without a result object: nothing to record as final; asked again
         // (counting an attempt, so a server that keeps saying it gives the job up).
         None => Next::Again {
@@ -258,7 +264,7 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
 fn from_result(
     result: &VerifyResult,
     job_success: Option<bool>,
-    source: &'static str,
+    source: ResultSource,
     json: String,
     refused: JobState,
 ) -> Next {
@@ -292,7 +298,7 @@ fn from_result(
             info.and_then(|i| i.category)
                 .map(|c| c == codes::Category::Approved)
         }),
-        category: info.and_then(|i| i.category).map(|c| c.as_str().to_owned()),
+        category: info.and_then(|i| i.category),
         smile_job_id: result.smile_job_id.clone(),
         source,
         json,
@@ -307,7 +313,7 @@ fn from_result(
         },
         // 1015 on a sync call: the ID authority is down; the job was not created, so the
         // same job_id is sent again later.
-        RetryClass::Retryable if source == "sync" => Next::Again {
+        RetryClass::Retryable if source == ResultSource::Sync => Next::Again {
             state: refused,
             wait: Wait::Retry(None),
             code,
@@ -439,27 +445,27 @@ mod tests {
     fn results_follow_their_codes() {
         use JobState::*;
         assert!(matches!(
-            after_result(&signed("1020"), "sync", Queued),
+            after_result(&signed("1020"), ResultSource::Sync, Queued),
             Next::Final { state: Done, .. }
         ));
         assert!(matches!(
-            after_result(&signed("1022"), "sync", Queued),
+            after_result(&signed("1022"), ResultSource::Sync, Queued),
             Next::Final { state: Done, .. }
         ));
         assert!(matches!(
-            after_result(&signed("1014"), "sync", Queued),
+            after_result(&signed("1014"), ResultSource::Sync, Queued),
             Next::Final { state: Failed, .. }
         ));
         assert!(matches!(
-            after_result(&signed("1015"), "sync", Queued),
+            after_result(&signed("1015"), ResultSource::Sync, Queued),
             Next::Again { state: Queued, .. }
         ));
-        match after_result(&signed("1021"), "callback", Queued) {
+        match after_result(&signed("1021"), ResultSource::Callback, Queued) {
             Next::Final {
                 result: Some(r), ..
             } => {
-                assert_eq!(r.category.as_deref(), Some("Approved"));
-                assert_eq!(r.source, "callback");
+                assert_eq!(r.category, Some(codes::Category::Approved));
+                assert_eq!(r.source, ResultSource::Callback);
                 assert!(r.signature_confirmed);
             }
             other => panic!("{other:?}"),
@@ -499,7 +505,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    after_result(&signed(bad), "callback", JobState::Queued),
+                    after_result(&signed(bad), ResultSource::Callback, JobState::Queued),
                     Next::Again { .. }
                 ),
                 "{bad:?} was taken as final"
@@ -510,7 +516,7 @@ mod tests {
         for short in ["1", "10", "907"] {
             assert!(
                 matches!(
-                    after_result(&signed(short), "callback", JobState::Queued),
+                    after_result(&signed(short), ResultSource::Callback, JobState::Queued),
                     Next::Again { .. }
                 ),
                 "{short:?} was taken as final"
@@ -518,7 +524,7 @@ mod tests {
         }
         // An unknown but well-formed code is still a result (no category).
         assert!(matches!(
-            after_result(&signed("9876"), "sync", JobState::Queued),
+            after_result(&signed("9876"), ResultSource::Sync, JobState::Queued),
             Next::Final {
                 state: JobState::Done,
                 ..
@@ -531,7 +537,7 @@ mod tests {
         let mut s = signed("1020");
         s.result.result_code = None;
         assert!(matches!(
-            after_result(&s, "sync", JobState::Queued),
+            after_result(&s, ResultSource::Sync, JobState::Queued),
             Next::Again {
                 state: JobState::Queued,
                 wait: Wait::Retry(None),

@@ -132,9 +132,9 @@ impl Tally {
         tally
     }
 
-    /// A job finished with a result of this category (as stored: "Approved", ...).
-    pub fn categorise(&self, category: &str) {
-        if let Some(i) = CATEGORIES.iter().position(|c| c.as_str() == category) {
+    /// A job finished with a result of this category.
+    pub fn categorise(&self, category: Category) {
+        if let Some(i) = CATEGORIES.iter().position(|c| *c == category) {
             self.categories[i].fetch_add(1, Ordering::Relaxed);
         }
     }

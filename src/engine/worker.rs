@@ -14,7 +14,9 @@ use governor::{DefaultDirectRateLimiter, Jitter};
 
 use crate::api::models::PartnerParams;
 use crate::api::{ApiError, SmileClient, SubmitReply};
-use crate::store::{DueJob, EventRecord, JobState, JobUpdate, WriteOp, now_ms};
+use crate::store::{
+    DueJob, EventKind, EventRecord, JobState, JobUpdate, ResultSource, WriteOp, now_ms,
+};
 
 use super::breaker::{Breaker, Health};
 use super::outcome::{self, Next, Wait};
@@ -141,7 +143,7 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
     }
     let turn = Turn {
         to: update.state,
-        category: update.result.as_ref().and_then(|r| r.category.clone()),
+        category: update.result.as_ref().and_then(|r| r.category),
         retry: retry && !update.state.is_final(),
         ..unchanged
     };
@@ -180,7 +182,7 @@ async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
         extra: input.extra,
     };
     let intent = job.state == JobState::Queued;
-    let (answer, event) = request(ctx, job, "submit", intent, || {
+    let (answer, event) = request(ctx, job, EventKind::Submit, intent, || {
         ctx.client.submit(
             *endpoint,
             &input.id_info,
@@ -205,7 +207,9 @@ async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
                 serde_json::to_string(&ack).unwrap_or_default()
             )),
         },
-        Ok(SubmitReply::Result(result)) => outcome::after_result(&result, "sync", JobState::Queued),
+        Ok(SubmitReply::Result(result)) => {
+            outcome::after_result(&result, ResultSource::Sync, JobState::Queued)
+        }
         Err(e) => outcome::after_error(&e, JobState::InFlight, JobState::Queued),
     };
     events.push(WriteOp::Event(EventRecord {
@@ -217,7 +221,7 @@ async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
 
 /// Asks job_status. In submit mode a job that was in flight and is not found is resent.
 async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
-    let (answer, event) = request(ctx, job, "job_status", false, || {
+    let (answer, event) = request(ctx, job, EventKind::JobStatus, false, || {
         ctx.client
             .job_status(&job.user_id, &job.job_id, false, false)
     })
@@ -276,7 +280,7 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
 async fn request<T, F, Fut>(
     ctx: &Ctx,
     job: &DueJob,
-    kind: &'static str,
+    kind: EventKind,
     intent: bool,
     send: F,
 ) -> Option<(Result<T, ApiError>, EventRecord)>
@@ -356,9 +360,9 @@ where
 }
 
 /// Counts a request by its endpoint and how it was answered (job_status calls apart).
-fn count_answer<T>(ctx: &Ctx, kind: &'static str, answer: &Result<T, ApiError>) {
+fn count_answer<T>(ctx: &Ctx, kind: EventKind, answer: &Result<T, ApiError>) {
     let endpoint = match (&ctx.config.mode, kind) {
-        (Mode::Submit { endpoint, .. }, "submit") => endpoint.endpoint(),
+        (Mode::Submit { endpoint, .. }, EventKind::Submit) => endpoint.endpoint(),
         _ => {
             ctx.tally.polls.fetch_add(1, Ordering::Relaxed);
             crate::api::Endpoint::JobStatus
@@ -520,9 +524,9 @@ impl WorkedTurn {
         for op in events {
             if let WriteOp::Event(e) = op {
                 match e.kind {
-                    "submit" => turn.submissions += 1,
-                    "job_status" => turn.status_calls += 1,
-                    _ => {}
+                    EventKind::Submit => turn.submissions += 1,
+                    EventKind::JobStatus => turn.status_calls += 1,
+                    EventKind::Callback => {}
                 }
             }
         }

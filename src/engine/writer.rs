@@ -52,7 +52,7 @@ pub struct Turn {
     pub from: JobState,
     pub to: JobState,
     /// The result category of a job the turn finished.
-    pub category: Option<String>,
+    pub category: Option<crate::api::Category>,
     /// The turn's request failed and the job waits for its retry.
     pub retry: bool,
 }

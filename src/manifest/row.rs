@@ -39,7 +39,8 @@ pub struct PollRow {
 }
 
 /// What the partner's records say a job's outcome is (reconciliation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExpectedStatus {
     Approved,
     Rejected,
@@ -47,6 +48,12 @@ pub enum ExpectedStatus {
 }
 
 impl ExpectedStatus {
+    pub const ALL: [ExpectedStatus; 3] = [
+        ExpectedStatus::Approved,
+        ExpectedStatus::Rejected,
+        ExpectedStatus::Pending,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ExpectedStatus::Approved => "approved",

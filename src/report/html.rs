@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use super::HtmlRow;
 use super::summary::Summary;
+use crate::api::Category;
+use crate::store::JobState;
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -21,13 +23,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn color(category: &str) -> &'static str {
+fn color(category: Option<Category>) -> &'static str {
     match category {
-        "Approved" => "#2e7d32",
-        "Provisionally Approved" => "#9e9d24",
-        "Rejected" => "#c62828",
-        "Error" => "#6a1b9a",
-        _ => "#607d8b",
+        Some(Category::Approved) => "#2e7d32",
+        Some(Category::ProvisionallyApproved) => "#9e9d24",
+        Some(Category::Rejected) => "#c62828",
+        Some(Category::Error) => "#6a1b9a",
+        None => "#607d8b",
     }
 }
 
@@ -118,22 +120,28 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
          <p class=\"muted\">{mode} {endpoint} · {status} · generated {gen}</p>",
         id = r.id,
         name = escape(&r.name),
-        mode = escape(&r.mode),
+        mode = escape(r.mode.as_str()),
         endpoint = escape(r.endpoint.as_deref().unwrap_or("")),
         status = escape(&r.status),
         gen = escape(&s.generated_at),
     );
 
-    let get = |k: &str| s.totals.by_category.get(k).copied().unwrap_or(0);
-    let state = |k: &str| s.totals.by_state.get(k).copied().unwrap_or(0);
+    let get = |c: Category| s.totals.by_category.get(c.as_str()).copied().unwrap_or(0);
+    let state = |st: JobState| s.totals.by_state.get(st.as_str()).copied().unwrap_or(0);
     h.push_str("<div class=\"cards\">");
     for (label, n) in [
         ("jobs", s.totals.jobs),
-        ("approved", get("Approved") + get("Provisionally Approved")),
-        ("rejected", get("Rejected")),
-        ("error results", get("Error")),
-        ("failed / gave up", state("failed") + state("gave_up")),
-        ("invalid rows", state("invalid")),
+        (
+            "approved",
+            get(Category::Approved) + get(Category::ProvisionallyApproved),
+        ),
+        ("rejected", get(Category::Rejected)),
+        ("error results", get(Category::Error)),
+        (
+            "failed / gave up",
+            state(JobState::Failed) + state(JobState::GaveUp),
+        ),
+        ("invalid rows", state(JobState::Invalid)),
         ("discrepancies", s.reconciliation.discrepancies),
     ] {
         let _ = write!(h, "<div class=\"card\"><b>{n}</b>{label}</div>");
@@ -176,19 +184,13 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         .totals
         .by_category
         .iter()
-        .map(|(c, n)| (c.clone(), *n, color(c)))
+        .map(|(c, n)| (c.clone(), *n, color(Category::from_name(c))))
         .collect();
     h.push_str(&bars("Jobs by category", &categories));
     let codes: Vec<(String, u64, &str)> = s
         .result_codes
         .iter()
-        .map(|c| {
-            (
-                format!("{} {}", c.code, c.text),
-                c.count,
-                color(c.category.as_deref().unwrap_or("")),
-            )
-        })
+        .map(|c| (format!("{} {}", c.code, c.text), c.count, color(c.category)))
         .collect();
     if !codes.is_empty() {
         h.push_str(&bars("Jobs by ResultCode", &codes));
@@ -273,9 +275,11 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         &["line", "user_id", "job_id", "kind", "detail"],
         discrepancies.iter().map(|r| r.to_vec()),
     ));
-    let failed = s.totals.by_state.get("failed").copied().unwrap_or(0)
-        + s.totals.by_state.get("gave_up").copied().unwrap_or(0)
-        + s.totals.by_state.get("invalid").copied().unwrap_or(0);
+    let failed: u64 = JobState::ALL
+        .into_iter()
+        .filter(|st| st.is_error())
+        .filter_map(|st| s.totals.by_state.get(st.as_str()))
+        .sum();
     let _ = write!(
         h,
         "<h2>Failures ({failed})</h2><p class=\"muted\">Failed, gave up or invalid; the first \

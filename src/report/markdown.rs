@@ -46,7 +46,7 @@ pub fn render(s: &Summary) -> String {
                 "| {} | {} | {} | {} |",
                 c.code,
                 c.text,
-                c.category.as_deref().unwrap_or(""),
+                c.category.map_or("", crate::api::Category::as_str),
                 c.count
             );
         }

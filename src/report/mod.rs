@@ -14,9 +14,11 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::api::codes;
+use crate::api::{Category, codes};
 use crate::files::AtomicFile;
-use crate::store::{JobState, Store, StoreError};
+use crate::job_spec::RunMode;
+use crate::manifest::ExpectedStatus;
+use crate::store::{Store, StoreError};
 
 pub use reconcile::DiscrepancyKind;
 pub use summary::{SCHEMA_VERSION, Summary};
@@ -29,7 +31,13 @@ pub enum Format {
     Html,
 }
 
+/// The formats written when none are named (`--format`, `--report-format`, a spec's
+/// `[report]`): all of them.
+pub const DEFAULT_FORMATS: &str = "json,csv,md,html";
+
 impl Format {
+    pub const ALL: [Format; 4] = [Format::Json, Format::Csv, Format::Md, Format::Html];
+
     pub fn parse_list(items: &[String]) -> Result<Vec<Format>, String> {
         let mut formats = Vec::new();
         for item in items.iter().flat_map(|s| s.split(',')) {
@@ -105,12 +113,9 @@ fn finish_csv(w: CsvOut, path: &Path) -> Result<(), ReportError> {
     file.commit().map_err(|e| io(path, e))
 }
 
-fn catalogue_text(code: &str) -> (String, Option<String>) {
+fn catalogue_text(code: &str) -> (String, Option<Category>) {
     match codes::lookup(code) {
-        Some(info) => (
-            info.text.to_owned(),
-            info.category.map(|c| c.as_str().to_owned()),
-        ),
+        Some(info) => (info.text.to_owned(), info.category),
         None if code.bytes().all(|b| b.is_ascii_digit()) => ("(not in the catalogue)".into(), None),
         // Not an API code: what the transport saw ("HTTP 500", "no answer").
         None => (String::new(), None),
@@ -147,7 +152,7 @@ pub fn build(
     let mut requests = summary::Requests::default();
     let mut signatures = summary::Signatures::default();
     let mut reconciliation = summary::Reconciliation::default();
-    let poll_run = run.mode == "poll";
+    let poll_run = run.mode == RunMode::Poll;
 
     store.for_each_job(run_id, |job| {
         totals.jobs += 1;
@@ -155,12 +160,11 @@ pub fn build(
             .by_state
             .entry(job.state.as_str().to_owned())
             .or_default() += 1;
-        let category = job
-            .category
-            .clone()
-            .filter(|_| job.result_code.is_some())
-            .unwrap_or_else(|| "none".into());
-        *totals.by_category.entry(category.clone()).or_default() += 1;
+        let category = job.category.filter(|_| job.result_code.is_some());
+        *totals
+            .by_category
+            .entry(category.map_or("none", Category::as_str).to_owned())
+            .or_default() += 1;
         if let Some(code) = &job.result_code {
             *codes_seen.entry(code.clone()).or_default() += 1;
         }
@@ -175,11 +179,11 @@ pub fn build(
                 ..Default::default()
             });
         place.jobs += 1;
-        match category.as_str() {
-            "Approved" | "Provisionally Approved" => place.approved += 1,
-            "Rejected" => place.rejected += 1,
-            "Error" => place.error += 1,
-            _ => place.no_result += 1,
+        match category {
+            Some(Category::Approved | Category::ProvisionallyApproved) => place.approved += 1,
+            Some(Category::Rejected) => place.rejected += 1,
+            Some(Category::Error) => place.error += 1,
+            None => place.no_result += 1,
         }
         // `attempts` counts a submit run's every submission (the first one too) and a
         // poll run's failed job_status calls: the tries beyond the first are retries.
@@ -237,10 +241,13 @@ pub fn build(
     // under `callbacks`).
     requests.total = by_kind
         .iter()
-        .filter(|(kind, _)| kind != "callback")
+        .filter(|(kind, _)| kind.is_request())
         .map(|(_, n)| n)
         .sum();
-    requests.by_kind = by_kind.into_iter().collect();
+    requests.by_kind = by_kind
+        .into_iter()
+        .map(|(kind, n)| (kind.as_str().to_owned(), n))
+        .collect();
     requests.latency_ms = store.latency(run_id)?.into();
     let (recorded, confirmed, mismatched) = store.callback_checks(run_id)?;
     let callbacks = summary::Callbacks {
@@ -329,7 +336,7 @@ pub fn build(
         run: summary::RunMeta {
             id: run.id,
             name: run.name.clone(),
-            mode: run.mode.clone(),
+            mode: run.mode,
             endpoint: run.endpoint.clone(),
             manifest_path: run.manifest_path.clone(),
             manifest_query: run.manifest_query.clone(),
@@ -463,7 +470,7 @@ fn top_rows(
     summary: &Summary,
     table: Table,
 ) -> Result<Vec<HtmlRow>, ReportError> {
-    let poll_run = summary.run.mode == "poll";
+    let poll_run = summary.run.mode == RunMode::Poll;
     let mut rows = Vec::new();
     store.for_each_job(run_id, |job| {
         if rows.len() >= HTML_ROWS {
@@ -479,7 +486,7 @@ fn top_rows(
                         kind.as_str().to_owned(),
                         format!(
                             "expected {} {}, got {} {}",
-                            job.expected_status.as_deref().unwrap_or("-"),
+                            job.expected_status.map_or("-", ExpectedStatus::as_str),
                             job.expected_result_code.as_deref().unwrap_or(""),
                             job.result_code.as_deref().unwrap_or(job.state.as_str()),
                             job.result_text.as_deref().unwrap_or("")
@@ -487,12 +494,7 @@ fn top_rows(
                     ]);
                 }
             }
-            Table::Failures
-                if matches!(
-                    job.state,
-                    JobState::Failed | JobState::GaveUp | JobState::Invalid
-                ) =>
-            {
+            Table::Failures if job.state.is_error() => {
                 rows.push([
                     job.line.to_string(),
                     job.user_id.clone(),
@@ -506,4 +508,17 @@ fn top_rows(
         Ok(())
     })?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_formats_are_all_of_them() {
+        assert_eq!(
+            Format::parse_list(&[DEFAULT_FORMATS.to_owned()]).unwrap(),
+            Format::ALL
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::manifest::ExpectedStatus;
 use crate::store::{JobRecord, JobState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -34,9 +35,8 @@ impl DiscrepancyKind {
 
 /// Whether a result counts as approved (Approved or Provisionally Approved).
 fn approved(job: &JobRecord) -> Option<bool> {
-    match job.category.as_deref() {
-        Some("Approved") | Some("Provisionally Approved") => Some(true),
-        Some(_) => Some(false),
+    match job.category {
+        Some(c) => Some(c.is_approved()),
         None => job.job_success,
     }
 }
@@ -52,7 +52,7 @@ pub fn check(job: &JobRecord) -> Option<DiscrepancyKind> {
     if !has_result && job.last_code.as_deref() == Some("2304") {
         return Some(DiscrepancyKind::JobNotFound);
     }
-    let expected_status = job.expected_status.as_deref();
+    let expected_status = job.expected_status;
     let expected_code = job.expected_result_code.as_deref();
     if expected_status.is_none() && expected_code.is_none() {
         return None;
@@ -61,17 +61,19 @@ pub fn check(job: &JobRecord) -> Option<DiscrepancyKind> {
         // Still pending when the run stopped (deadline), or an error: a disagreement only
         // if the records say the job is complete.
         return match (expected_status, job.state) {
-            (Some("pending"), _) => None,
+            (Some(ExpectedStatus::Pending), _) => None,
             (_, JobState::GaveUp) => Some(DiscrepancyKind::ExpectedCompleteButPending),
             _ => None,
         };
     }
     match (expected_status, approved(job)) {
-        (Some("pending"), _) => return Some(DiscrepancyKind::ExpectedPendingButComplete),
-        (Some("approved"), Some(false)) => {
+        (Some(ExpectedStatus::Pending), _) => {
+            return Some(DiscrepancyKind::ExpectedPendingButComplete);
+        }
+        (Some(ExpectedStatus::Approved), Some(false)) => {
             return Some(DiscrepancyKind::ExpectedApprovedButRejected);
         }
-        (Some("rejected"), Some(true)) => {
+        (Some(ExpectedStatus::Rejected), Some(true)) => {
             return Some(DiscrepancyKind::ExpectedRejectedButApproved);
         }
         _ => {}

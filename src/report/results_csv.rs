@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::mask::mask;
 use super::reconcile::DiscrepancyKind;
 use super::summary::rfc3339;
-use crate::store::JobRecord;
+use crate::api::Category;
+use crate::manifest::ExpectedStatus;
+use crate::store::{JobRecord, ResultSource};
 
 /// The `Actions` of an Identity Verification result, in the order Smile ID lists them.
 pub const ACTIONS: [&str; 7] = [
@@ -119,7 +121,7 @@ pub fn write_result<W: std::io::Write>(
         state: cell(job.state.as_str()),
         result_code: cell(job.result_code.as_deref().unwrap_or("")),
         result_text: cell(job.result_text.as_deref().unwrap_or("")),
-        category: cell(job.category.as_deref().unwrap_or("")),
+        category: cell(job.category.map_or("", Category::as_str)),
         job_success: cell(yes_no(job.job_success)),
         verify_id_number: owned(verify_id_number),
         return_personal_info: owned(return_personal_info),
@@ -132,7 +134,7 @@ pub fn write_result<W: std::io::Write>(
         polls: job.polls,
         first_request_at: owned(job.first_request_at.map(rfc3339).unwrap_or_default()),
         completed_at: owned(job.completed_at.map(rfc3339).unwrap_or_default()),
-        result_source: cell(job.result_source.as_deref().unwrap_or("")),
+        result_source: cell(job.result_source.map_or("", ResultSource::as_str)),
         signature_confirmed: cell(yes_no(job.signature_confirmed)),
         last_error: cell(job.last_error.as_deref().unwrap_or("")),
     })
@@ -184,12 +186,12 @@ pub fn write_discrepancy<W: std::io::Write>(
         user_id: cell(&job.user_id),
         job_id: cell(&job.job_id),
         kind: cell(kind.as_str()),
-        expected_status: cell(job.expected_status.as_deref().unwrap_or("")),
+        expected_status: cell(job.expected_status.map_or("", ExpectedStatus::as_str)),
         expected_result_code: cell(job.expected_result_code.as_deref().unwrap_or("")),
         state: cell(job.state.as_str()),
         result_code: cell(job.result_code.as_deref().unwrap_or("")),
         result_text: cell(job.result_text.as_deref().unwrap_or("")),
-        category: cell(job.category.as_deref().unwrap_or("")),
+        category: cell(job.category.map_or("", Category::as_str)),
         last_code: cell(job.last_code.as_deref().unwrap_or("")),
     })
 }
@@ -261,7 +263,7 @@ mod tests {
             result_code: Some("1020".into()),
             result_text: None,
             job_success: Some(true),
-            category: Some("Approved".into()),
+            category: Some(Category::Approved),
             smile_job_id: None,
             result_source: None,
             result_json: Some(r#"{"Actions":{"Names":"Exact Match"}}"#.into()),

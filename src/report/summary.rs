@@ -32,7 +32,7 @@ pub struct Summary {
 pub struct RunMeta {
     pub id: i64,
     pub name: String,
-    pub mode: String,
+    pub mode: crate::job_spec::RunMode,
     pub endpoint: Option<String>,
     pub manifest_path: String,
     pub manifest_query: Option<String>,
@@ -68,7 +68,7 @@ pub struct Totals {
 pub struct CodeCount {
     pub code: String,
     pub text: String,
-    pub category: Option<String>,
+    pub category: Option<crate::api::Category>,
     pub count: u64,
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::{Snapshot, Tally};
+use crate::job_spec::RunMode;
 use crate::store::JobState;
 
 /// How often the file is written while the run works (node_exporter reads it on scrape).
@@ -31,7 +32,7 @@ const LAST_SUCCESS: &str = "smile_recon_last_success_timestamp_seconds";
 pub struct RunInfo {
     pub run_id: i64,
     pub name: String,
-    pub mode: String,
+    pub mode: RunMode,
 }
 
 /// How the run ended, for the last write.
@@ -85,7 +86,7 @@ pub fn render(f: &Figures) -> String {
         out,
         "smile_recon_run_info{{name=\"{name}\",run=\"{}\",mode=\"{}\"}} 1",
         f.info.run_id,
-        escape(&f.info.mode)
+        escape(f.info.mode.as_str())
     );
     family(
         &mut out,
@@ -396,7 +397,7 @@ mod tests {
             info: RunInfo {
                 run_id: 7,
                 name: "night\"ly".into(),
-                mode: "poll".into(),
+                mode: RunMode::Poll,
             },
             snapshot: Snapshot {
                 answers: BTreeMap::from([

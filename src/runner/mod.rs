@@ -44,7 +44,7 @@ pub enum Target {
 
 /// One invocation of `run`, `submit`, `poll` or `resume`.
 #[derive(Clone, Debug)]
-pub struct Request {
+pub struct Invocation {
     /// The command, as recorded with the execution (`submit`, `run jobs/x.toml`, ...).
     pub command: String,
     pub target: Target,
@@ -84,7 +84,7 @@ struct Plan {
     report: Option<crate::job_spec::ReportSpec>,
 }
 
-fn plan(request: &Request, store: &Store) -> Result<Plan, Failure> {
+fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
     match &request.target {
         Target::Spec(path) => {
             let (spec, name) = JobSpec::load(path)?;
@@ -135,10 +135,7 @@ fn plan(request: &Request, store: &Store) -> Result<Plan, Failure> {
                     Failure::fatal("no unfinished run to resume in this database")
                 })?,
             };
-            let mode = match run.mode.as_str() {
-                "poll" => RunMode::Poll,
-                _ => RunMode::Submit,
-            };
+            let mode = run.mode;
             Ok(Plan {
                 layer: request
                     .flags
@@ -183,7 +180,7 @@ fn engine_mode(mode: RunMode, layer: &Layer) -> Result<Mode, Failure> {
 }
 
 /// Runs the request to its end. Holds the database lock throughout.
-pub async fn execute(request: Request) -> Result<Finished, Failure> {
+pub async fn execute(request: Invocation) -> Result<Finished, Failure> {
     let started = Instant::now();
     // Out-of-range flags are refused before the database is even opened.
     request.flags.check()?;
@@ -264,7 +261,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             let id = store
                 .create_run(&NewRun {
                     name: plan.name.clone(),
-                    mode: plan.mode.as_str().into(),
+                    mode: plan.mode,
                     endpoint: layer.endpoint.map(|e| e.as_str().to_owned()),
                     manifest_path: plan.source.path().display().to_string(),
                     manifest_query: match &plan.source {
@@ -338,7 +335,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
             metrics::RunInfo {
                 run_id: run.id,
                 name: run.name.clone(),
-                mode: run.mode.clone(),
+                mode: run.mode,
             },
             tally.clone(),
             started,
@@ -413,7 +410,7 @@ pub async fn execute(request: Request) -> Result<Finished, Failure> {
         )
     });
     let summary =
-        summary::Summary::with_counts(&store, run.id, counts, categories, started.elapsed())
+        summary::FinalSummary::with_counts(&store, run.id, counts, categories, started.elapsed())
             .map_err(fatal)?;
     print!("{}", summary.render());
     if crate::cli::logging::json() {

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::Category;
 use crate::engine::{Snapshot, Tally};
 use crate::store::JobState;
 
@@ -201,7 +202,7 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
 
 /// One progress log line: the counts as fields (numbers), and a readable message.
 fn log_line(snapshot: &Snapshot, rate: f64, eta: Option<Duration>) {
-    let category = |c: &str| snapshot.categories.get(c).copied().unwrap_or(0);
+    let category = |c: Category| snapshot.categories.get(c.as_str()).copied().unwrap_or(0);
     let pct = percent(snapshot);
     let message = format!(
         "{}/{} done ({pct:.1}%) · ETA {} · {}",
@@ -218,10 +219,10 @@ fn log_line(snapshot: &Snapshot, rate: f64, eta: Option<Duration>) {
                 done = snapshot.finished(),
                 total = snapshot.total(),
                 percent = (pct * 10.0).round() / 10.0,
-                approved = category("Approved"),
-                provisionally_approved = category("Provisionally Approved"),
-                rejected = category("Rejected"),
-                error = category("Error"),
+                approved = category(Category::Approved),
+                provisionally_approved = category(Category::ProvisionallyApproved),
+                rejected = category(Category::Rejected),
+                error = category(Category::Error),
                 failed = snapshot.get(JobState::Failed),
                 gave_up = snapshot.get(JobState::GaveUp),
                 invalid = snapshot.get(JobState::Invalid),

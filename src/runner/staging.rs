@@ -112,7 +112,7 @@ pub fn new_job(row: Row) -> NewJob {
         }
         RowBody::Poll(p) => NewJob {
             expected_result_code: p.expected_result_code,
-            expected_status: p.expected_status.map(|s| s.as_str().to_owned()),
+            expected_status: p.expected_status,
             input_json: to_json(&p.extra),
             ..base
         },

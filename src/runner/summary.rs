@@ -5,17 +5,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::api::Category;
 use crate::store::{JobState, RunRecord, Store, StoreError};
 
 #[derive(Clone, Debug)]
-pub struct Summary {
+pub struct FinalSummary {
     pub run: RunRecord,
     pub states: BTreeMap<JobState, u64>,
     pub categories: BTreeMap<String, u64>,
     pub elapsed: Duration,
 }
 
-impl Summary {
+impl FinalSummary {
     /// The summary of a run whose job counts (per state, per result category) the caller
     /// has just read.
     pub fn with_counts(
@@ -69,7 +70,7 @@ impl Summary {
     /// The same figures as one JSON log event (with `--log-format json`), counts as numbers.
     pub fn log(&self) {
         let state = |s: JobState| self.states.get(&s).copied().unwrap_or(0);
-        let category = |c: &str| self.categories.get(c).copied().unwrap_or(0);
+        let category = |c: Category| self.categories.get(c.as_str()).copied().unwrap_or(0);
         tracing::info!(
             event = "summary",
             name = %self.run.name,
@@ -83,10 +84,10 @@ impl Summary {
             failed = state(JobState::Failed),
             gave_up = state(JobState::GaveUp),
             invalid = state(JobState::Invalid),
-            approved = category("Approved"),
-            provisionally_approved = category("Provisionally Approved"),
-            rejected = category("Rejected"),
-            error = category("Error"),
+            approved = category(Category::Approved),
+            provisionally_approved = category(Category::ProvisionallyApproved),
+            rejected = category(Category::Rejected),
+            error = category(Category::Error),
             elapsed_seconds = self.elapsed.as_secs_f64(),
             "run {} {}: {} jobs",
             self.run.id,

@@ -14,7 +14,7 @@ use super::registry::Registry;
 
 /// A finished job's result, before it is signed for one answer or callback.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
+pub struct Verdict {
     pub result_code: &'static str,
     /// job_status's `job_success`: the result is in the Approved category.
     pub success: bool,
@@ -57,7 +57,7 @@ impl Authority {
         partner_params: &PartnerParams,
         enhanced: bool,
         available: bool,
-    ) -> Outcome {
+    ) -> Verdict {
         let base = |code: &'static str, text: &str, acts: BTreeMap<String, Value>| {
             let mut extra = Map::new();
             extra.insert("JSONVersion".into(), json!("1.0.0"));
@@ -100,7 +100,7 @@ impl Authority {
                 ])
             }
         };
-        let error = |code: &'static str, text: &str, verify: &str| Outcome {
+        let error = |code: &'static str, text: &str, verify: &str| Verdict {
             result_code: code,
             success: false,
             is_error: true,
@@ -133,7 +133,7 @@ impl Authority {
             }
             let mut result = base("1013", "Invalid ID", acts);
             result.smile_job_id = Some(self.smile_job_id());
-            return Outcome {
+            return Verdict {
                 result_code: "1013",
                 success: false,
                 is_error: false,
@@ -164,7 +164,7 @@ impl Authority {
             for (k, v) in fields {
                 result.extra.insert(k.into(), Value::String(v));
             }
-            return Outcome {
+            return Verdict {
                 result_code: "1012",
                 success: true,
                 is_error: false,
@@ -185,7 +185,7 @@ impl Authority {
         ]);
         let mut result = base(overall.code(), overall.text(), acts);
         result.smile_job_id = Some(self.smile_job_id());
-        Outcome {
+        Verdict {
             result_code: overall.code(),
             success: overall != super::matching::Overall::NoMatch,
             is_error: false,

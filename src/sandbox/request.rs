@@ -206,6 +206,16 @@ const ID_FIELDS: [&str; 10] = [
     "bank_code",
 ];
 
+/// Positions in [`ID_FIELDS`] of the fields a submission requires.
+const COUNTRY: usize = 0;
+const ID_TYPE: usize = 1;
+const ID_NUMBER: usize = 2;
+const FIRST_NAME: usize = 3;
+const LAST_NAME: usize = 5;
+/// Enhanced KYC needs the ID only; the other submissions the names too.
+const ENHANCED_REQUIRED: &[usize] = &[COUNTRY, ID_TYPE, ID_NUMBER];
+const WITH_NAMES_REQUIRED: &[usize] = &[COUNTRY, ID_TYPE, ID_NUMBER, FIRST_NAME, LAST_NAME];
+
 pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, Rejection> {
     // Types first, over every field, so a request with both faults learns about the
     // wrong type (the one a client cannot fix by adding a field).
@@ -241,10 +251,10 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
         None => (None, None, None),
     };
 
-    let required: &[usize] = if kind.enhanced {
-        &[0, 1, 2]
+    let required = if kind.enhanced {
+        ENHANCED_REQUIRED
     } else {
-        &[0, 1, 2, 3, 5]
+        WITH_NAMES_REQUIRED
     };
     for &i in required {
         if fields[i].is_none() {
@@ -252,7 +262,7 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
         }
     }
     // A type's own required inputs (a bank account's bank_code).
-    if let (Some(country), Some(id_type)) = (&fields[0], &fields[1])
+    if let (Some(country), Some(id_type)) = (&fields[COUNTRY], &fields[ID_TYPE])
         && let Some(format) = crate::api::id_formats::find(country, id_type)
     {
         for extra in format.extra_required {
@@ -333,6 +343,20 @@ mod tests {
     use super::*;
     use crate::api::ApiKey;
     use serde_json::json;
+
+    #[test]
+    fn the_named_positions_name_their_fields() {
+        let named = [
+            (COUNTRY, "country"),
+            (ID_TYPE, "id_type"),
+            (ID_NUMBER, "id_number"),
+            (FIRST_NAME, "first_name"),
+            (LAST_NAME, "last_name"),
+        ];
+        for (i, name) in named {
+            assert_eq!(ID_FIELDS[i], name);
+        }
+    }
 
     fn creds() -> Credentials {
         Credentials::new("002", ApiKey::new("k").unwrap()).unwrap()

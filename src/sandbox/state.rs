@@ -13,7 +13,7 @@ use crate::api::Credentials;
 use crate::api::models::{NumberOrString, PartnerParams};
 
 use super::SandboxError;
-use super::authority::{Authority, Outcome};
+use super::authority::{Authority, Verdict};
 use super::callbacks::CallbackSender;
 use super::config::{SandboxConfig, StatusErrors};
 use super::delay::Delays;
@@ -42,7 +42,7 @@ pub struct AppState {
     pub status_errors: StatusErrors,
 }
 
-fn finished(outcome: &Outcome) -> Arc<Finished> {
+fn finished(outcome: &Verdict) -> Arc<Finished> {
     // VerifyResult serialises from plain maps and strings: it cannot fail.
     let json = serde_json::to_string(&outcome.result).unwrap_or_else(|_| "{}".to_owned());
     Arc::new(Finished {

@@ -5,10 +5,12 @@
 //! dispatcher's paging, the callback receiver, reports) use their own connections.
 
 mod jobs;
+mod kinds;
 pub mod lock;
 mod reports;
 mod runs;
 mod services;
+mod sql;
 pub mod state;
 mod write;
 
@@ -23,6 +25,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::files;
 
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
+pub use kinds::{EventKind, ResultSource};
 pub use lock::DbLock;
 pub use reports::{DriftPair, Latency};
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};

@@ -3,7 +3,7 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{EventKind, Store, StoreError};
 
 /// Request latency over a run's events, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// Requests by kind (submit, job_status, callback) in a run's event log.
-    pub fn events_by_kind(&self, run_id: i64) -> Result<Vec<(String, u64)>, StoreError> {
+    pub fn events_by_kind(&self, run_id: i64) -> Result<Vec<(EventKind, u64)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT kind, COUNT(*) FROM events WHERE run_id = ?1 GROUP BY kind")

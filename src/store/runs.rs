@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::{JobState, Store, StoreError, now_ms};
+use crate::job_spec::RunMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +24,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Staging,
+        RunStatus::Ready,
+        RunStatus::Running,
+        RunStatus::Interrupted,
+        RunStatus::Finished,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Staging => "staging",
@@ -34,15 +43,7 @@ impl RunStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            RunStatus::Staging,
-            RunStatus::Ready,
-            RunStatus::Running,
-            RunStatus::Interrupted,
-            RunStatus::Finished,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -50,7 +51,7 @@ impl RunStatus {
 #[derive(Clone, Debug)]
 pub struct NewRun {
     pub name: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub endpoint: Option<String>,
     pub manifest_path: String,
     pub manifest_query: Option<String>,
@@ -63,7 +64,7 @@ pub struct NewRun {
 pub struct RunRecord {
     pub id: i64,
     pub name: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub endpoint: Option<String>,
     pub manifest_path: String,
     pub manifest_query: Option<String>,
@@ -97,7 +98,6 @@ const RUN_COLUMNS: &str = "id, name, mode, endpoint, manifest_path, manifest_que
      manifest_sha256, config_json, status, staged_rows, created_at, updated_at, finished_at";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let status: String = row.get(8)?;
     Ok(RunRecord {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -107,13 +107,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         manifest_query: row.get(5)?,
         manifest_sha256: row.get(6)?,
         config_json: row.get(7)?,
-        status: RunStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                8,
-                rusqlite::types::Type::Text,
-                format!("unknown run status {status:?}").into(),
-            )
-        })?,
+        status: row.get(8)?,
         staged_rows: row.get(9)?,
         created_at: row.get(10)?,
         updated_at: row.get(11)?,

@@ -3,7 +3,8 @@
 use rusqlite::params;
 
 use super::state::ACTIVE_SQL;
-use super::{JobState, Store, StoreError};
+use super::{EventKind, JobState, ResultSource, Store, StoreError};
+use crate::api::Category;
 
 /// A job's final result as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,10 +12,9 @@ pub struct ResultFields {
     pub result_code: Option<String>,
     pub result_text: Option<String>,
     pub job_success: Option<bool>,
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub smile_job_id: Option<String>,
-    /// sync | callback | job_status
-    pub source: &'static str,
+    pub source: ResultSource,
     /// The result object as received (signature fields included).
     pub json: String,
     pub signature_confirmed: bool,
@@ -43,7 +43,7 @@ pub struct EventRecord {
     pub run_id: i64,
     pub row: i64,
     pub at: i64,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub http_status: Option<u16>,
     pub code: Option<String>,
     pub outcome: &'static str,
@@ -296,7 +296,11 @@ mod tests {
             run_id: 1,
             row: 1 + i % 2,
             at: i,
-            kind: if i % 3 == 0 { "submit" } else { "job_status" },
+            kind: if i % 3 == 0 {
+                EventKind::Submit
+            } else {
+                EventKind::JobStatus
+            },
             http_status: (i % 5 != 0).then_some(200),
             code: (i % 7 == 0).then(|| format!("22{i:02}")),
             outcome: "retry",
@@ -340,16 +344,11 @@ mod tests {
             )
             .unwrap()
             .query_map([], |r| {
-                let kind: String = r.get(3)?;
                 Ok(WriteOp::Event(EventRecord {
                     run_id: r.get(0)?,
                     row: r.get(1)?,
                     at: r.get(2)?,
-                    kind: if kind == "submit" {
-                        "submit"
-                    } else {
-                        "job_status"
-                    },
+                    kind: r.get(3)?,
                     http_status: r.get(4)?,
                     code: r.get(5)?,
                     outcome: if r.get::<_, String>(6)? == "retry" {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use smile_recon::api::SubmitEndpoint;
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
-use smile_recon::runner::{self, Finished, Layer, ProgressMode, Request, Target};
+use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
 use smile_recon::sandbox::{
     self, Faults, Generated, Mix, PreloadedJob, RunningSandbox, SandboxConfig, StatusErrors,
 };
@@ -131,8 +131,8 @@ impl Batch {
         }
     }
 
-    pub fn request(&self, mode: RunMode, flags: Layer) -> Request {
-        Request {
+    pub fn request(&self, mode: RunMode, flags: Layer) -> Invocation {
+        Invocation {
             command: mode.as_str().into(),
             target: Target::Manifest {
                 mode,
@@ -146,7 +146,7 @@ impl Batch {
         }
     }
 
-    pub async fn run(&self, request: Request) -> Finished {
+    pub async fn run(&self, request: Invocation) -> Finished {
         runner::execute(request)
             .await
             .unwrap_or_else(|e| panic!("run failed: {e}"))

@@ -1,0 +1,70 @@
+//! What produced a job's result, and what an event records: typed above the store,
+//! stored as the text they always had.
+
+use serde::Serialize;
+
+/// Where a job's final result came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultSource {
+    /// The submission's synchronous answer.
+    Sync,
+    /// A signed callback.
+    Callback,
+    /// A job_status answer.
+    JobStatus,
+}
+
+impl ResultSource {
+    pub const ALL: [ResultSource; 3] = [
+        ResultSource::Sync,
+        ResultSource::Callback,
+        ResultSource::JobStatus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultSource::Sync => "sync",
+            ResultSource::Callback => "callback",
+            ResultSource::JobStatus => "job_status",
+        }
+    }
+}
+
+impl std::fmt::Display for ResultSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an event in a run's log is: a request we sent, or a callback that came to us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Submit,
+    JobStatus,
+    Callback,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::Submit, EventKind::JobStatus, EventKind::Callback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Submit => "submit",
+            EventKind::JobStatus => "job_status",
+            EventKind::Callback => "callback",
+        }
+    }
+
+    /// A request we sent (a callback is not one).
+    pub fn is_request(self) -> bool {
+        self != EventKind::Callback
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
