@@ -36,6 +36,10 @@ impl CallbackSender {
             // environment, no redirects.
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per attempt, as webhook senders commonly do: a pooled
+            // connection the receiver has just closed fails the attempt with an
+            // incomplete message (seen as 1 of 30 callbacks failing all its attempts).
+            .pool_max_idle_per_host(0)
             .user_agent("smile-recon-sandbox")
             .build()
             .map_err(|e| format!("cannot build the callback client: {e}"))?;
