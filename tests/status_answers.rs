@@ -358,31 +358,45 @@ async fn an_absurd_retry_after_is_capped() {
     }
 }
 
-/// A job whose result never comes gives up at `--result-timeout` after its first request
-/// ("still pending at the deadline"), and the run ends with exit 3: no `--deadline`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_that_never_comes_gives_up_at_the_result_timeout() {
+/// A sandbox holding one job of its first registered person, `user_id` u-1, still
+/// "being processed" for `pending_for`, and a poll manifest that asks for it.
+async fn sandbox_with_pending_job(
+    dir: &Path,
+    job_id: &str,
+    pending_for: Duration,
+    enhanced: bool,
+) -> (smile_recon::sandbox::RunningSandbox, String) {
     let mut config = common::config();
     let person = config.registry.people()[0].clone();
     config.preload = vec![PreloadedJob {
         user_id: "u-1".into(),
-        job_id: "pending-for-a-day".into(),
+        job_id: job_id.into(),
         id_info: smile_recon::api::models::IdInfo {
             country: person.country.clone(),
             id_type: person.id_type.clone(),
             id_number: person.id_number.clone(),
             ..Default::default()
         },
-        enhanced: false,
-        pending_for: Duration::from_secs(86_400),
+        enhanced,
+        pending_for,
     }];
     let sb = common::start(config).await;
+    let manifest = write(dir, "poll.csv", &format!("user_id,job_id\nu-1,{job_id}\n"));
+    (sb, manifest)
+}
+
+/// A job whose result never comes gives up at `--result-timeout` after its first request
+/// ("still pending at the deadline"), and the run ends with exit 3: no `--deadline`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_never_comes_gives_up_at_the_result_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write(
+    let (sb, manifest) = sandbox_with_pending_job(
         dir.path(),
-        "poll.csv",
-        "user_id,job_id\nu-1,pending-for-a-day\n",
-    );
+        "pending-for-a-day",
+        Duration::from_secs(86_400),
+        false,
+    )
+    .await;
     let db = dir.path().join("runs.db");
     let (out, took) = run(
         &[
@@ -412,29 +426,16 @@ async fn a_result_that_never_comes_gives_up_at_the_result_timeout() {
 /// the limit itself: a result that came in between is recorded, not given up on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_comes_just_before_the_result_timeout_is_recorded() {
-    let mut config = common::config();
-    let person = config.registry.people()[0].clone();
     // Polls at 0 s, then 2-4 s (still pending), then the cadence would wait 4-8 s more:
     // past the 5 s limit, while the result is ready at 4.5 s.
-    config.preload = vec![PreloadedJob {
-        user_id: "u-1".into(),
-        job_id: "ready-at-4.5s".into(),
-        id_info: smile_recon::api::models::IdInfo {
-            country: person.country.clone(),
-            id_type: person.id_type.clone(),
-            id_number: person.id_number.clone(),
-            ..Default::default()
-        },
-        enhanced: true,
-        pending_for: Duration::from_millis(4_500),
-    }];
-    let sb = common::start(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write(
+    let (sb, manifest) = sandbox_with_pending_job(
         dir.path(),
-        "poll.csv",
-        "user_id,job_id\nu-1,ready-at-4.5s\n",
-    );
+        "ready-at-4.5s",
+        Duration::from_millis(4_500),
+        true,
+    )
+    .await;
     let db = dir.path().join("runs.db");
     let (out, _) = run(
         &[
