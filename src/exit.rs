@@ -1,4 +1,10 @@
-//! The documented exit codes (PRODUCT.md, "Exit codes").
+//! How a command ends: the documented exit codes ([`Outcome`]) and the one error a command
+//! can end with ([`Error`]), each variant mapped to its exit status by [`Error::outcome`].
+
+use crate::config::ConfigError;
+use crate::config::credentials::CredentialsError;
+use crate::manifest::ManifestError;
+use crate::store::StoreError;
 
 /// How a command ended. `main` turns it into the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,27 +36,138 @@ impl Outcome {
     }
 }
 
-/// A failure that ends the command, with the outcome it maps to and a message for the
-/// operator (never containing the API key).
+/// Why a command stopped, with a message for the operator (never containing the API key).
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    pub outcome: Outcome,
-    pub message: String,
+pub enum Error {
+    /// The command line was wrong (a flag's value, a combination of flags).
+    #[error("{0}")]
+    Usage(String),
+    /// A setting refused before the run exists.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The checkpoint database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The manifest could not be read.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A job spec that cannot be read or parsed (the message names the file and line).
+    #[error("{0}")]
+    Spec(String),
+    /// The manifest is not the one the run was started with.
+    #[error(
+        "{manifest} has changed since run {run} started (SHA-256 {then} then, {now} now); a \
+         run is bound to its manifest: restore the file to resume, or start a new run in \
+         another database"
+    )]
+    ManifestChanged {
+        manifest: String,
+        run: i64,
+        then: String,
+        now: String,
+    },
+    /// A resumed run asked to continue on another endpoint.
+    #[error(
+        "run {run} was started with --endpoint {started}; it cannot continue with --endpoint \
+         {now} (resume it without --endpoint)"
+    )]
+    EndpointChanged {
+        run: i64,
+        started: String,
+        now: &'static str,
+    },
+    #[error("no run {0} in this database")]
+    NoSuchRun(i64),
+    #[error("no unfinished run to resume in this database")]
+    NothingToResume,
+    /// The circuit breaker stopped the run; its jobs stay pending.
+    #[error(
+        "stopped after repeated systemic failures: {why}; the remaining jobs are left \
+         pending, fix the cause and run `smile-recon resume --run {run}`"
+    )]
+    Breaker { run: i64, why: String },
+    /// The engine failed (its database writer, its dispatcher).
+    #[error("{0}")]
+    Engine(String),
+    /// Anything else that ends a command (a file that cannot be written, a server that
+    /// cannot start): the message says what and where.
+    #[error("{0}")]
+    Fatal(String),
 }
 
-impl Failure {
-    pub fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            outcome: Outcome::Fatal,
-            message: message.into(),
+impl Error {
+    /// The exit status this error ends the process with.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Usage(_) | Error::EndpointChanged { .. } => Outcome::Usage,
+            Error::Config(ConfigError::CaCert(_)) => Outcome::Fatal,
+            Error::Config(_) => Outcome::Usage,
+            Error::Credentials(_)
+            | Error::Store(_)
+            | Error::Manifest(_)
+            | Error::Spec(_)
+            | Error::ManifestChanged { .. }
+            | Error::NoSuchRun(_)
+            | Error::NothingToResume
+            | Error::Breaker { .. }
+            | Error::Engine(_)
+            | Error::Fatal(_) => Outcome::Fatal,
         }
     }
 
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        self.outcome().code()
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Error::Fatal(message.into())
+    }
+
     pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            outcome: Outcome::Usage,
-            message: message.into(),
+        Error::Usage(message.into())
+    }
+}
+
+/// Any error as [`Error::Fatal`], by its message: for errors of a kind no variant names
+/// (a report that cannot be written, a generated file).
+pub fn fatal(e: impl std::fmt::Display) -> Error {
+    Error::Fatal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_error_has_its_documented_exit_code() {
+        let cases = [
+            (Error::usage("x"), 2),
+            (ConfigError::NeedsCallback("verify-async").into(), 2),
+            (ConfigError::CaCert("x".into()).into(), 1),
+            (CredentialsError::NoKey.into(), 1),
+            (Error::NothingToResume, 1),
+            (
+                Error::EndpointChanged {
+                    run: 1,
+                    started: "verify".into(),
+                    now: "verify-async",
+                },
+                2,
+            ),
+            (
+                Error::Breaker {
+                    run: 1,
+                    why: "x".into(),
+                },
+                1,
+            ),
+            (Error::fatal("x"), 1),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error:?}");
         }
     }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::api::{Environment, SubmitEndpoint};
-use crate::exit::Failure;
+use crate::config::Layer;
+use crate::exit::Error;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,9 +134,9 @@ pub fn default_formats() -> Vec<String> {
 
 impl JobSpec {
     /// Reads a spec; relative paths become relative to the spec's folder.
-    pub fn load(path: &Path) -> Result<(Self, String), Failure> {
+    pub fn load(path: &Path) -> Result<(Self, String), Error> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::fatal(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
         // The error's own Display quotes the offending line, which could hold a secret
         // someone pasted into the spec: say only where and what.
         let mut spec: JobSpec = toml::from_str(&text).map_err(|e| {
@@ -143,7 +144,7 @@ impl JobSpec {
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
-            Failure::fatal(format!("{}:{at} {}", path.display(), e.message().trim()))
+            Error::Spec(format!("{}:{at} {}", path.display(), e.message().trim()))
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
@@ -170,6 +171,36 @@ impl JobSpec {
                 .unwrap_or_else(|| "job".into())
         });
         Ok((spec, name))
+    }
+
+    /// The settings this spec gives, as a layer (below the flags, above a stored run's).
+    pub fn layer(&self) -> Layer {
+        Layer {
+            env: self.api.env,
+            base_url: self.api.base_url.clone(),
+            partner_id: self.api.partner_id.clone(),
+            api_key_file: self.api.api_key_file.clone(),
+            timeout: self.api.timeout,
+            connect_timeout: self.api.connect_timeout,
+            rate: self.limits.rate,
+            burst: self.limits.burst,
+            concurrency: self.limits.concurrency,
+            max_attempts: self.limits.max_attempts,
+            endpoint: self.submit.endpoint,
+            callback_url: self.submit.callback_url.clone(),
+            callback_listen: self.submit.callback_listen,
+            callback_grace: self.submit.callback_grace,
+            callback_confirm: self.submit.callback_confirm,
+            callback_max_age: self.submit.callback_max_age,
+            deadline: self.poll.deadline,
+            result_timeout: self.limits.result_timeout,
+            poll_interval: self.poll.interval,
+            report_dir: self.report.as_ref().map(|r| r.out.clone()),
+            report_formats: self.report.as_ref().map(|r| r.formats.clone()),
+            ca_cert: self.api.ca_cert.clone(),
+            unknown_id_types: self.submit.unknown_id_types,
+            metrics_file: self.metrics.as_ref().map(|m| m.file.clone()),
+        }
     }
 }
 
@@ -253,6 +284,24 @@ out = "reports"
         assert_eq!(spec.api.ca_cert, Some(certs));
         assert_eq!(spec.submit.endpoint, Some(SubmitEndpoint::Verify));
         assert_eq!(spec.report.unwrap().formats.len(), 4);
+    }
+
+    /// Every setting's declared spec key is a key a job spec takes: a wrong type there is a
+    /// type error, never "unknown field".
+    #[test]
+    fn every_declared_spec_key_is_a_spec_key() {
+        for setting in crate::config::SETTINGS {
+            let (section, key) = setting
+                .spec
+                .trim_start_matches('[')
+                .split_once("] ")
+                .unwrap();
+            let text = format!(
+                "mode = \"poll\"\n[manifest]\npath = \"x.csv\"\n[{section}]\n{key} = [[1]]\n"
+            );
+            let err = toml::from_str::<JobSpec>(&text).unwrap_err().to_string();
+            assert!(!err.contains("unknown field"), "{}: {err}", setting.spec);
+        }
     }
 
     #[test]

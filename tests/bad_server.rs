@@ -33,7 +33,7 @@ use smile_recon::api::{
 };
 use smile_recon::engine::breaker::Health;
 use smile_recon::engine::outcome::health_of_error;
-use smile_recon::exit::{Failure, Outcome};
+use smile_recon::exit::{Error, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -374,7 +374,7 @@ async fn through_the_client(bad: Bad) -> (BadServer, Vec<ApiError>) {
 struct Run {
     _dir: TempDir,
     db: PathBuf,
-    result: Result<Finished, Failure>,
+    result: Result<Finished, Error>,
     took: Duration,
     /// Requests that were not a job's: a submit run first asks `GET /v1/services` once.
     probes: usize,
@@ -495,12 +495,10 @@ fn assert_no_result_recorded(bad: Bad, run: &Run) {
 
 /// Every job spent its attempts and gave up; exit 3; the run is finished.
 fn assert_gave_up(bad: Bad, run: &Run, server: &BadServer) {
-    let finished = run.result.as_ref().unwrap_or_else(|e| {
-        panic!(
-            "{bad:?}: expected exit 3, got {:?}: {}",
-            e.outcome, e.message
-        )
-    });
+    let finished = run
+        .result
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{bad:?}: expected exit 3, got {:?}: {}", e.outcome(), e));
     assert_eq!(finished.outcome, Outcome::JobErrors, "{bad:?}");
     assert_eq!(finished.outcome.code(), 3);
     assert_no_result_recorded(bad, run);
@@ -525,12 +523,15 @@ fn assert_tripped(bad: Bad, run: &Run, server: &BadServer, cause: &str) {
         Err(f) => f,
         Ok(f) => panic!("{bad:?}: expected the breaker to trip, got {:?}", f.outcome),
     };
-    assert_eq!(failure.outcome, Outcome::Fatal, "{bad:?}");
-    assert_eq!(failure.outcome.code(), 1);
+    assert_eq!(failure.outcome(), Outcome::Fatal, "{bad:?}");
+    assert_eq!(failure.code(), 1);
+    match failure {
+        Error::Breaker { why, .. } => assert!(why.contains(cause), "{bad:?}: {why}"),
+        other => panic!("{bad:?}: expected the breaker, got {other:?}"),
+    }
     assert!(
-        failure.message.contains("repeated systemic failures") && failure.message.contains(cause),
-        "{bad:?}: {}",
-        failure.message
+        failure.to_string().contains("repeated systemic failures"),
+        "{bad:?}: {failure}"
     );
     assert_no_result_recorded(bad, run);
     let jobs = run.jobs();
@@ -589,7 +590,7 @@ async fn corpus_case(bad: Bad) -> Vec<ApiError> {
         }
         let exit = match &run.result {
             Ok(f) => f.outcome.code(),
-            Err(f) => f.outcome.code(),
+            Err(f) => f.code(),
         };
         println!(
             "RELIABILITY {bad:?} {}: exit {exit}, {states:?}, {} requests, {:.2} s",

@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
 use smile_recon::engine::callbacks::MAX_CALLBACK_BYTES;
-use smile_recon::exit::{Failure, Outcome};
+use smile_recon::exit::{Error, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -79,7 +79,7 @@ struct AsyncRun {
     _dir: TempDir,
     db: PathBuf,
     submissions: Submissions,
-    handle: JoinHandle<Result<Finished, Failure>>,
+    handle: JoinHandle<Result<Finished, Error>>,
     jobs: usize,
 }
 
@@ -217,7 +217,7 @@ impl AsyncRun {
             .await
             .expect("the run did not end once every callback was in")
             .expect("the run panicked")
-            .unwrap_or_else(|f| panic!("the run failed: {}", f.message));
+            .unwrap_or_else(|f| panic!("the run failed: {f}"));
         (finished, read_jobs(&db))
     }
 }

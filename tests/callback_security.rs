@@ -20,7 +20,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
-use smile_recon::exit::{Failure, Outcome};
+use smile_recon::exit::{Error, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -115,7 +115,7 @@ struct Run {
     _dir: TempDir,
     db: PathBuf,
     submissions: Submissions,
-    handle: JoinHandle<Result<Finished, Failure>>,
+    handle: JoinHandle<Result<Finished, Error>>,
 }
 
 /// A verify-async run in this process. `rate`: submissions per second (0: unlimited).
@@ -401,7 +401,7 @@ async fn a_slow_client_does_not_hold_a_finished_run() {
         .await
         .expect("a slow client held the finished run")
         .unwrap()
-        .unwrap_or_else(|f| panic!("{}", f.message));
+        .unwrap_or_else(|f| panic!("{f}"));
     let to_exit = last_job.elapsed();
     assert_eq!(finished.outcome, Outcome::Success);
     assert!(to_exit < Duration::from_secs(5), "{to_exit:?}");
@@ -630,7 +630,7 @@ async fn job_status_confirms_or_overrules_a_callbacks_claim() {
         .await
         .expect("the run did not end")
         .unwrap()
-        .unwrap_or_else(|f| panic!("{}", f.message));
+        .unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(finished.outcome, Outcome::Success);
     for (i, j) in read_jobs(&db).iter().enumerate() {
         assert_eq!(j.state, JobState::Done, "{j:?}");

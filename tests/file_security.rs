@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::batch::{self, Batch};
 use smile_recon::api::SubmitEndpoint;
-use smile_recon::exit::Outcome;
+use smile_recon::exit::{Error, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::report::{self, Format, ReportOptions};
 use smile_recon::runner::{self, Layer, Target};
@@ -48,7 +48,7 @@ async fn staged(b: &Batch) {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(stopped.outcome, Outcome::Fatal);
+    assert!(matches!(stopped, Error::Breaker { .. }), "{stopped:?}");
     std::fs::write(&b.key_file, common::KEY).unwrap();
 }
 
@@ -122,9 +122,9 @@ async fn two_runs_through_two_paths_to_one_database_send_nothing_twice() {
         .collect();
     assert_eq!(refused.len(), 1, "exactly one of the two runs is refused");
     assert!(
-        second.is_err() && refused[0].message.contains("symbolic link"),
+        matches!(second, Err(Error::Store(_))) && refused[0].to_string().contains("symbolic link"),
         "{}",
-        refused[0].message
+        refused[0].to_string()
     );
     let finished = [first, second]
         .into_iter()
@@ -163,11 +163,12 @@ async fn a_linked_db_is_refused_before_anything_is_sent() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome, Outcome::Fatal);
+    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert!(matches!(refused, Error::Store(_)), "{refused:?}");
     assert!(
-        refused.message.contains("symbolic link"),
+        refused.to_string().contains("symbolic link"),
         "{}",
-        refused.message
+        refused.to_string()
     );
     assert_eq!(b.sandbox.stats().total_requests, 0);
     assert_eq!(std::fs::metadata(&target).unwrap().len(), 0, "not written");
@@ -182,12 +183,13 @@ async fn a_database_others_can_write_is_refused_with_how_to_fix_it() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome, Outcome::Fatal);
+    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert!(matches!(refused, Error::Store(_)), "{refused:?}");
     assert!(
-        refused.message.contains("writable by group and others")
-            && refused.message.contains("chmod 600"),
+        refused.to_string().contains("writable by group and others")
+            && refused.to_string().contains("chmod 600"),
         "{}",
-        refused.message
+        refused.to_string()
     );
     assert_eq!(b.sandbox.stats().total_requests, 0);
     // Reports refuse it too (they would read planted rows).

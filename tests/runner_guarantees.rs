@@ -8,11 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::batch;
 use smile_recon::api::SubmitEndpoint;
-use smile_recon::exit::Outcome;
+use smile_recon::exit::{Error, Outcome};
 use smile_recon::job_spec::RunMode;
 use smile_recon::runner::{self, Layer, Target};
 use smile_recon::sandbox::Faults;
-use smile_recon::store::{DbLock, JobState, RunStatus, Store};
+use smile_recon::store::{DbLock, JobState, RunStatus, Store, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_manifest_is_refused_on_resume() {
@@ -23,7 +23,8 @@ async fn a_changed_manifest_is_refused_on_resume() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(stopped.outcome, Outcome::Fatal);
+    assert!(matches!(stopped, Error::Breaker { .. }), "{stopped:?}");
+    assert_eq!(stopped.outcome(), Outcome::Fatal);
 
     // One byte more in the manifest: resume refuses, naming the file.
     let mut text = std::fs::read_to_string(&b.manifest).unwrap();
@@ -33,17 +34,20 @@ async fn a_changed_manifest_is_refused_on_resume() {
     let mut request = b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify));
     request.target = Target::Resume(None);
     let refused = runner::execute(request).await.unwrap_err();
-    assert_eq!(refused.outcome, Outcome::Fatal);
-    assert!(
-        refused.message.contains("has changed"),
-        "{}",
-        refused.message
-    );
-    assert!(
-        refused.message.contains(&b.manifest.display().to_string()),
-        "{}",
-        refused.message
-    );
+    assert_eq!(refused.outcome(), Outcome::Fatal);
+    match &refused {
+        Error::ManifestChanged {
+            manifest,
+            then,
+            now,
+            ..
+        } => {
+            assert_eq!(manifest, &b.manifest.display().to_string());
+            assert_ne!(then, now);
+        }
+        other => panic!("expected ManifestChanged, got {other:?}"),
+    }
+    assert!(refused.to_string().contains("has changed"), "{refused}");
 
     // Restored, it resumes and finishes.
     text.pop();
@@ -62,8 +66,11 @@ async fn a_wrong_key_trips_the_breaker_after_a_handful_of_requests() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(failure.outcome, Outcome::Fatal);
-    assert!(failure.message.contains("2205"), "{}", failure.message);
+    assert_eq!(failure.outcome(), Outcome::Fatal);
+    match &failure {
+        Error::Breaker { why, .. } => assert!(why.contains("2205"), "{why}"),
+        other => panic!("expected the breaker, got {other:?}"),
+    }
     let requests = b.sandbox.stats().total_requests;
     assert!(
         requests <= 10,
@@ -92,11 +99,19 @@ async fn a_second_process_on_the_same_database_is_refused() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome, Outcome::Fatal);
+    assert_eq!(refused.outcome(), Outcome::Fatal);
+    match &refused {
+        Error::Store(StoreError::Locked { pid, .. }) => {
+            assert_eq!(pid, &std::process::id().to_string())
+        }
+        other => panic!("expected the lock to be refused, got {other:?}"),
+    }
     assert!(
-        refused.message.contains(&std::process::id().to_string()),
+        refused
+            .to_string()
+            .contains(&std::process::id().to_string()),
         "names the holder's pid: {}",
-        refused.message
+        refused.to_string()
     );
     assert_eq!(b.sandbox.stats().total_requests, 0);
 }
@@ -154,7 +169,7 @@ async fn an_unfinished_run_keeps_its_endpoint() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(stopped.outcome, Outcome::Fatal);
+    assert_eq!(stopped.outcome(), Outcome::Fatal);
     std::fs::write(&b.key_file, common::KEY).unwrap();
     // The same manifest again with another endpoint: refused, nothing sent.
     let before = b.sandbox.stats().total_requests;
@@ -162,11 +177,17 @@ async fn an_unfinished_run_keeps_its_endpoint() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::VerifyAsync)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome, Outcome::Usage);
+    assert_eq!(refused.outcome(), Outcome::Usage);
+    match &refused {
+        Error::EndpointChanged { started, now, .. } => {
+            assert_eq!((started.as_str(), *now), ("verify", "verify-async"))
+        }
+        other => panic!("expected EndpointChanged, got {other:?}"),
+    }
     assert!(
-        refused.message.contains("--endpoint verify"),
+        refused.to_string().contains("--endpoint verify"),
         "{}",
-        refused.message
+        refused.to_string()
     );
     assert_eq!(b.sandbox.stats().total_requests, before);
     // Without an endpoint it continues with its own.

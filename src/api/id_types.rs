@@ -21,7 +21,7 @@ use super::id_formats::{self, FORMATS, IdNumberError};
 
 /// What happens to a row whose (country, id_type) neither `/v1/services` nor the built-in
 /// table knows (`--unknown-id-types`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownIdTypes {
     /// The row is `invalid`, naming its line and the field (country or id_type).

@@ -178,7 +178,7 @@ pub struct SubmitArgs {
     /// Whether a callback's result is final only once one job_status call confirms it
     /// [default: job-status].
     #[arg(long, value_enum, value_name = "HOW")]
-    pub callback_confirm: Option<crate::engine::callbacks::CallbackConfirm>,
+    pub callback_confirm: Option<super::flags::CallbackConfirmArg>,
     /// Seconds a callback's timestamp may be from now, past or future [default: 300].
     #[arg(long, value_name = "SECS")]
     pub callback_max_age: Option<f64>,
@@ -196,7 +196,7 @@ pub struct SubmitArgs {
     /// (invalid, naming its line and field) or allow it (sent; the API judges) [default:
     /// refuse].
     #[arg(long, value_enum, value_name = "WHAT")]
-    pub unknown_id_types: Option<crate::api::id_types::UnknownIdTypes>,
+    pub unknown_id_types: Option<super::flags::UnknownIdTypesArg>,
 }
 
 #[derive(Debug, Args)]
@@ -480,43 +480,43 @@ mod help_tests {
     use clap::CommandFactory;
 
     use super::Cli;
-    use crate::runner::config;
+    use crate::config::{Layer, SETTINGS};
 
-    /// The defaults the help text states are the ones the runner applies (the flags are
-    /// options, so that a job spec or a stored run can fill them; clap cannot show them).
+    /// Every declared setting has its flag on some run command, with the environment
+    /// variable the declaration names, and the default the help text states is the one the
+    /// declaration applies (the flags are options, so that a job spec or a stored run can
+    /// fill them; clap cannot show them).
     #[test]
-    fn stated_defaults_match_the_runner() {
+    fn flags_and_stated_defaults_match_the_declaration() {
         let cli = Cli::command();
-        let submit = cli.find_subcommand("submit").unwrap();
-        let help = |id: &str| {
-            submit
-                .get_arguments()
-                .find(|a| a.get_id() == id)
-                .and_then(|a| a.get_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        };
-        assert!(help("rate").contains(&format!("[default: {}]", config::DEFAULT_RATE)));
-        assert!(help("burst").contains(&format!("[default: {}]", config::DEFAULT_BURST)));
-        assert!(
-            help("concurrency").contains(&format!("[default: {}]", config::DEFAULT_CONCURRENCY))
-        );
-        assert!(
-            help("max_attempts").contains(&format!("[default: {}]", config::DEFAULT_MAX_ATTEMPTS))
-        );
-        assert!(
-            help("callback_grace")
-                .contains(&format!("[default: {}]", config::DEFAULT_CALLBACK_GRACE))
-        );
-        let timeout = crate::cli::settings::DEFAULT_TIMEOUT.as_secs();
-        assert!(help("timeout").contains(&format!("[default: {timeout}]")));
-        let poll = cli.find_subcommand("poll").unwrap();
-        let interval = poll
-            .get_arguments()
-            .find(|a| a.get_id() == "poll_interval")
-            .and_then(|a| a.get_help())
-            .map(|h| h.to_string())
-            .unwrap_or_default();
-        assert!(interval.contains(&format!("[default: {}]", config::DEFAULT_POLL_INTERVAL)));
+        let defaults: serde_json::Value =
+            serde_json::from_str(&Layer::defaults().to_json()).unwrap();
+        for setting in SETTINGS {
+            let long = setting.flag.trim_start_matches("--");
+            let args: Vec<_> = ["run", "submit", "poll", "resume"]
+                .iter()
+                .filter_map(|c| cli.find_subcommand(c))
+                .flat_map(|c| c.get_arguments())
+                .filter(|a| a.get_long() == Some(long))
+                .collect();
+            assert!(!args.is_empty(), "{} has no flag", setting.flag);
+            let stated = match &defaults[setting.name] {
+                serde_json::Value::Number(n) => n.as_f64().map(|f| format!("[default: {f}]")),
+                serde_json::Value::String(t) => Some(format!("[default: {t}]")),
+                _ => None,
+            };
+            for arg in args {
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                assert_eq!(env.as_deref(), setting.env, "{}", setting.flag);
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if let Some(stated) = &stated {
+                    assert!(
+                        help.contains(stated),
+                        "{}: {help:?} lacks {stated}",
+                        setting.flag
+                    );
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Error, Outcome};
 use crate::job_spec::RunMode;
 use crate::manifest::ManifestSource;
 use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
@@ -32,10 +32,7 @@ fn request(
     Invocation {
         command: command.into(),
         target,
-        flags: Layer {
-            metrics_file: output.metrics_file.clone().or(flags.metrics_file.clone()),
-            ..flags
-        },
+        flags,
         db,
         progress: progress(output),
         report: None,
@@ -43,7 +40,7 @@ fn request(
     }
 }
 
-async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Failure> {
+async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Error> {
     let db = request.db.clone();
     let finished = runner::execute(request).await?;
     if finished.outcome == Outcome::Interrupted {
@@ -52,7 +49,7 @@ async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome
     let judged = super::report::after_run_counted(&db, &finished, reports);
     let (exit_code, discrepancies) = match &judged {
         Ok((outcome, discrepancies)) => (outcome.code(), *discrepancies),
-        Err(failure) => (failure.outcome.code(), None),
+        Err(error) => (error.code(), None),
     };
     // The run's last word in the log (a JSON event with --log-format json): the exit code
     // the process ends with, and what set it.
@@ -75,12 +72,12 @@ async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome
     judged.map(|(outcome, _)| outcome)
 }
 
-pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
     execute(
         request(
             format!("run {}", args.spec.display()),
             Target::Spec(args.spec),
-            Layer::from_flags(&args.api, &args.limits),
+            super::flags::common(&args.api, &args.limits, &args.output),
             args.store.db,
             &args.output,
         ),
@@ -89,17 +86,8 @@ pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
     .await
 }
 
-pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
-    let flags = Layer {
-        endpoint: args.endpoint,
-        callback_url: args.callback_url,
-        callback_listen: args.callback_listen,
-        callback_grace: args.callback_grace,
-        callback_confirm: args.callback_confirm,
-        callback_max_age: args.callback_max_age,
-        unknown_id_types: args.unknown_id_types,
-        ..Layer::from_flags(&args.api, &args.limits)
-    };
+pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
+    let flags = super::flags::submit(&args);
     execute(
         request(
             "submit",
@@ -116,12 +104,8 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Failure> {
     .await
 }
 
-pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
-    let flags = Layer {
-        deadline: args.deadline,
-        poll_interval: args.poll_interval,
-        ..Layer::from_flags(&args.api, &args.limits)
-    };
+pub async fn poll(args: PollArgs) -> Result<Outcome, Error> {
+    let flags = super::flags::poll(&args);
     execute(
         request(
             "poll",
@@ -138,12 +122,12 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Failure> {
     .await
 }
 
-pub async fn resume(args: ResumeArgs) -> Result<Outcome, Failure> {
+pub async fn resume(args: ResumeArgs) -> Result<Outcome, Error> {
     execute(
         request(
             "resume",
             Target::Resume(args.run),
-            Layer::from_flags(&args.api, &args.limits),
+            super::flags::common(&args.api, &args.limits, &args.output),
             args.store.db,
             &args.output,
         ),
@@ -159,9 +143,9 @@ pub async fn resume(args: ResumeArgs) -> Result<Outcome, Failure> {
 
 /// `runs`: one line per run with its counts per state, started and finished times;
 /// filtered by name, status and start time; `--json` for scripts.
-pub fn runs(args: RunsArgs) -> Result<Outcome, Failure> {
+pub fn runs(args: RunsArgs) -> Result<Outcome, Error> {
     if !args.store.db.exists() {
-        return Err(Failure::fatal(format!(
+        return Err(Error::fatal(format!(
             "{}: no such database (pass --db PATH)",
             args.store.db.display()
         )));
@@ -169,12 +153,12 @@ pub fn runs(args: RunsArgs) -> Result<Outcome, Failure> {
     let since = args
         .since
         .as_deref()
-        .map(|s| since_ms(s, crate::store::now_ms()).map_err(Failure::usage))
+        .map(|s| since_ms(s, crate::store::now_ms()).map_err(Error::usage))
         .transpose()?;
-    let store = Store::open_read_only(&args.store.db).map_err(|e| Failure::fatal(e.to_string()))?;
+    let store = Store::open_read_only(&args.store.db).map_err(|e| Error::fatal(e.to_string()))?;
     let mut runs: Vec<_> = store
         .list_runs()
-        .map_err(|e| Failure::fatal(e.to_string()))?
+        .map_err(|e| Error::fatal(e.to_string()))?
         .into_iter()
         .filter(|r| args.name.as_deref().is_none_or(|n| r.run.name.contains(n)))
         .filter(|r| {

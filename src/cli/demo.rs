@@ -4,13 +4,14 @@
 //! with some deliberately wrong expectations, then every report.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
 use crate::api::{ApiKey, Category, SubmitEndpoint};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Error, Outcome, fatal};
 use crate::job_spec::RunMode;
 use crate::manifest::{ExpectedStatus, ManifestSource};
 use crate::report::{Format, ReportOptions};
@@ -24,10 +25,6 @@ use super::logging;
 const PARTNER: &str = "002";
 const SEED: u64 = 2026;
 
-fn fatal(e: impl std::fmt::Display) -> Failure {
-    Failure::fatal(e.to_string())
-}
-
 /// Rows of the reconciliation manifest: every job of the re-verification with what it
 /// got as the expectation, one in `wrong_every` deliberately wrong, and a few job_ids
 /// Smile ID never saw.
@@ -36,7 +33,7 @@ fn write_poll_manifest(
     run_id: i64,
     path: &Path,
     wrong_every: u64,
-) -> Result<(u64, u64), Failure> {
+) -> Result<(u64, u64), Error> {
     let store = Store::open_read_only(db).map_err(fatal)?;
     let mut out =
         csv::Writer::from_path(path).map_err(|e| fatal(format!("{}: {e}", path.display())))?;
@@ -111,70 +108,11 @@ fn write_poll_manifest(
     Ok((rows, planted))
 }
 
-pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let started = Instant::now();
-    super::sandbox::at_most("--people", args.people, 1, super::sandbox::MAX_PEOPLE)?;
-    super::sandbox::at_most("--rows", args.rows, 1, super::sandbox::MAX_PEOPLE)?;
-    crate::runner::Layer {
-        rate: Some(args.rate),
-        ..crate::runner::Layer::default()
-    }
-    .check()?;
-    let progress = ProgressMode::choose(false, std::io::stderr().is_terminal());
-    logging::init(
-        super::args::LogFormat::Text,
-        progress == ProgressMode::Bar,
-        false,
-    );
+    let (db, progress) = prepare(&args)?;
     let dir = &args.dir;
-    std::fs::create_dir_all(dir).map_err(|e| fatal(format!("{}: {e}", dir.display())))?;
-    let db = dir.join("demo.db");
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let mut p = db.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
-
-    // The sandbox: a generated registry, a few faults, a key made up for this demo only.
-    let mix: Mix = "exact=60,partial=15,transposed=5,nomatch=12,invalid=5,badformat=3"
-        .parse()
-        .map_err(Failure::usage)?;
-    let generated = sandbox::generate(args.people, args.rows, SEED, &mix);
-    let manifest = dir.join("reverify.csv");
-    generated.write_manifest_csv(&manifest).map_err(fatal)?;
-    generated
-        .write_registry_csv(&dir.join("people.csv"))
-        .map_err(fatal)?;
-    let mut rng = rand::rng();
-    let key: String = (0..32)
-        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
-        .collect();
-    let key = ApiKey::new(format!("demo-{key}")).map_err(fatal)?;
-    let mut config = SandboxConfig::new(PARTNER.into(), key.clone(), generated.registry.clone());
-    config.seed = SEED;
-    // job_status errors in both of seed 000's shapes (signed 200 bodies and 4xx bodies),
-    // drawn per answer, so the demo meets both readings a real server may give.
-    config.status_errors = StatusErrors::Mixed;
-    config.callback_delay = Duration::from_millis(300);
-    config.faults = Faults {
-        latency: Duration::from_millis(20),
-        latency_jitter: Duration::from_millis(15),
-        fail_rate: 0.02,
-        throttle_rps: None,
-        drop_callbacks: 0.1,
-        outage: None,
-    };
-    let sandbox = sandbox::start(config, "127.0.0.1:0".parse().map_err(fatal)?)
-        .await
-        .map_err(fatal)?;
-    println!(
-        "smile-recon demo: sandbox on {} (2% HTTP 500s, 10% of callbacks dropped); {} rows \
-         to re-verify in {}",
-        sandbox.base_url(),
-        args.rows,
-        manifest.display()
-    );
-
+    let (sandbox, key, manifest) = start_sandbox(&args).await?;
     let flags = Layer {
         base_url: Some(sandbox.base_url()),
         partner_id: Some(PARTNER.into()),
@@ -204,7 +142,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
         ManifestSource::Csv(manifest.clone()),
         Layer {
             endpoint: Some(SubmitEndpoint::VerifyAsync),
-            callback_listen: Some("127.0.0.1:0".parse().map_err(fatal)?),
+            callback_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..flags.clone()
         },
     ))
@@ -212,17 +150,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     if submit.outcome == Outcome::Interrupted {
         return Ok(Outcome::Interrupted);
     }
-    let all = Format::ALL.to_vec();
-    super::report::write(
-        &db,
-        submit.run_id,
-        &ReportOptions {
-            formats: all.clone(),
-            out: dir.join("reverify"),
-            show_pii: false,
-            compare: None,
-        },
-    )?;
+    write_reports(&db, submit.run_id, &dir.join("reverify"))?;
 
     let poll_manifest = dir.join("reconcile.csv");
     let (rows, planted) = write_poll_manifest(&db, submit.run_id, &poll_manifest, 40)?;
@@ -244,18 +172,98 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
     if poll.outcome == Outcome::Interrupted {
         return Ok(Outcome::Interrupted);
     }
-    let summary = super::report::write(
-        &db,
-        poll.run_id,
-        &ReportOptions {
-            formats: all,
-            out: dir.join("reconcile"),
-            show_pii: false,
-            compare: None,
-        },
-    )?;
+    let summary = write_reports(&db, poll.run_id, &dir.join("reconcile"))?;
     let cron = super::report::apply_fail_on(poll.outcome, &summary, FailOn::Discrepancies);
-    let stats = sandbox.stats();
+    print_end(&sandbox.stats(), started, dir, cron);
+    Ok(Outcome::Success)
+}
+
+/// The flags checked, logging set up, the demo's folder made and its old database removed.
+fn prepare(args: &DemoArgs) -> Result<(PathBuf, ProgressMode), Error> {
+    super::sandbox::at_most("--people", args.people, 1, super::sandbox::MAX_PEOPLE)?;
+    super::sandbox::at_most("--rows", args.rows, 1, super::sandbox::MAX_PEOPLE)?;
+    Layer {
+        rate: Some(args.rate),
+        ..Layer::default()
+    }
+    .check()?;
+    let progress = ProgressMode::choose(false, std::io::stderr().is_terminal());
+    logging::init(
+        super::args::LogFormat::Text,
+        progress == ProgressMode::Bar,
+        false,
+    );
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).map_err(|e| fatal(format!("{}: {e}", dir.display())))?;
+    let db = dir.join("demo.db");
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    Ok((db, progress))
+}
+
+/// The sandbox: a generated registry, a few faults, a key made up for this demo only.
+/// Returns it with the key and the manifest of rows to re-verify.
+async fn start_sandbox(
+    args: &DemoArgs,
+) -> Result<(sandbox::RunningSandbox, ApiKey, PathBuf), Error> {
+    let dir = &args.dir;
+    let mix: Mix = "exact=60,partial=15,transposed=5,nomatch=12,invalid=5,badformat=3"
+        .parse()
+        .map_err(Error::usage)?;
+    let generated = sandbox::generate(args.people, args.rows, SEED, &mix);
+    let manifest = dir.join("reverify.csv");
+    generated.write_manifest_csv(&manifest).map_err(fatal)?;
+    generated
+        .write_registry_csv(&dir.join("people.csv"))
+        .map_err(fatal)?;
+    let mut rng = rand::rng();
+    let key: String = (0..32)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect();
+    let key = ApiKey::new(format!("demo-{key}")).map_err(fatal)?;
+    let mut config = SandboxConfig::new(PARTNER.into(), key.clone(), generated.registry.clone());
+    config.seed = SEED;
+    // job_status errors in both of seed 000's shapes (signed 200 bodies and 4xx bodies),
+    // drawn per answer, so the demo meets both readings a real server may give.
+    config.status_errors = StatusErrors::Mixed;
+    config.callback_delay = Duration::from_millis(300);
+    config.faults = Faults {
+        latency: Duration::from_millis(20),
+        latency_jitter: Duration::from_millis(15),
+        fail_rate: 0.02,
+        throttle_rps: None,
+        drop_callbacks: 0.1,
+        outage: None,
+    };
+    let sandbox = sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(fatal)?;
+    println!(
+        "smile-recon demo: sandbox on {} (2% HTTP 500s, 10% of callbacks dropped); {} rows \
+         to re-verify in {}",
+        sandbox.base_url(),
+        args.rows,
+        manifest.display()
+    );
+    Ok((sandbox, key, manifest))
+}
+
+/// Every report format of a run, into `out`.
+fn write_reports(db: &Path, run_id: i64, out: &Path) -> Result<crate::report::Summary, Error> {
+    let options = ReportOptions {
+        formats: Format::ALL.to_vec(),
+        out: out.to_owned(),
+        show_pii: false,
+        compare: None,
+    };
+    super::report::write(db, run_id, &options)
+}
+
+/// What the sandbox saw, and where the reconciliation report is.
+fn print_end(stats: &sandbox::Stats, started: Instant, dir: &Path, cron: Outcome) {
     println!(
         "\nsandbox saw {} requests ({} HTTP 500s injected), delivered {} callbacks and dropped \
          {}; no job_id accepted twice: {}",
@@ -272,5 +280,4 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Failure> {
         dir.join("reconcile").join("report.html").display(),
         cron.code()
     );
-    Ok(Outcome::Success)
 }

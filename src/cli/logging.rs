@@ -6,9 +6,8 @@
 //! numbers) and `run`, the run's id, once a run exists. Messages for the operator (the
 //! interrupt, a fatal error) go through [`say`], so that with JSON they are events too.
 
-use std::io::{IsTerminal, Write as _};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -22,50 +21,8 @@ use super::args::LogFormat;
 
 pub const LOG_ENV: &str = "SMILE_RECON_LOG";
 
-/// The run being worked (0: none yet); every JSON line carries it.
-static RUN: AtomicI64 = AtomicI64::new(0);
-/// Whether stderr speaks JSON.
-static JSON: AtomicBool = AtomicBool::new(false);
-
-/// From now on, log lines name this run.
-pub fn set_run(id: i64) {
-    RUN.store(id, Ordering::Relaxed);
-}
-
-pub fn json() -> bool {
-    JSON.load(Ordering::Relaxed)
-}
-
-/// The progress bar on the terminal, while one is drawn: lines written meanwhile go above it
-/// whole, instead of being torn or cut by its redraw.
-static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
-
-pub fn show_bar(bar: Option<indicatif::ProgressBar>) {
-    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = bar;
-}
-
-/// Writes to stderr; with a bar shown, above it (the bar is hidden for the write).
-fn write_stderr(buf: &[u8]) -> std::io::Result<()> {
-    let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    match bar {
-        Some(bar) => bar.suspend(|| std::io::stderr().lock().write_all(buf)),
-        None => std::io::stderr().lock().write_all(buf),
-    }
-}
-
-/// A message for the operator on stderr: `smile-recon: TEXT` as plain text, or a JSON event
-/// (level warn, or error when `error`) with `--log-format json`.
-pub fn say(error: bool, text: &str) {
-    if json() {
-        if error {
-            tracing::error!("{text}");
-        } else {
-            tracing::warn!("{text}");
-        }
-    } else {
-        let _ = write_stderr(format!("smile-recon: {text}\n").as_bytes());
-    }
-}
+use crate::log::{JSON, RUN, write_stderr};
+pub use crate::log::{json, say, set_run, show_bar};
 
 /// tracing's writer: stderr, around the bar.
 struct Stderr;

@@ -1,8 +1,10 @@
-//! The command line: parsing ([`args`]), derived settings ([`settings`]) and dispatch.
+//! The command line: parsing ([`args`]), the flags as a settings layer ([`flags`]) and
+//! dispatch.
 
 pub mod args;
 mod batch;
 mod demo;
+pub mod flags;
 pub mod logging;
 mod report;
 mod sandbox;
@@ -11,7 +13,7 @@ pub mod settings;
 use std::io::Write;
 
 use crate::api::signature;
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Error, Outcome};
 
 pub use args::{Cli, Command};
 
@@ -32,15 +34,15 @@ pub async fn run(cli: Cli) -> Outcome {
     };
     match result {
         Ok(outcome) => outcome,
-        Err(failure) => {
-            logging::say(true, &failure.to_string());
-            failure.outcome
+        Err(error) => {
+            logging::say(true, &error.to_string());
+            error.outcome()
         }
     }
 }
 
 /// `completions SHELL`: the completion script on stdout.
-fn completions(shell: clap_complete::Shell) -> Result<Outcome, Failure> {
+fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
     let mut command = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "smile-recon", &mut out);
@@ -56,7 +58,7 @@ fn completions(shell: clap_complete::Shell) -> Result<Outcome, Failure> {
 }
 
 /// `man`: the man page (roff) on stdout, the subcommands included.
-fn man() -> Result<Outcome, Failure> {
+fn man() -> Result<Outcome, Error> {
     let command = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     let page = clap_mangen::Man::new(command.clone());
@@ -66,7 +68,7 @@ fn man() -> Result<Outcome, Failure> {
         .and_then(|()| page.render_description_section(&mut out))
         .and_then(|()| page.render_options_section(&mut out))
         .and_then(|()| page.render_subcommands_section(&mut out))
-        .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::fatal(format!("cannot render the man page: {e}")))?;
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("smile-recon {}", sub.get_name());
         out.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
@@ -74,26 +76,28 @@ fn man() -> Result<Outcome, Failure> {
         page.render_synopsis_section(&mut out)
             .and_then(|()| page.render_description_section(&mut out))
             .and_then(|()| page.render_options_section(&mut out))
-            .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+            .map_err(|e| Error::fatal(format!("cannot render the man page: {e}")))?;
     }
     page.render_version_section(&mut out)
-        .map_err(|e| Failure::fatal(format!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::fatal(format!("cannot render the man page: {e}")))?;
     write_stdout(&out)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Outcome, Failure> {
+fn write_stdout(bytes: &[u8]) -> Result<Outcome, Error> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(bytes)
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+        .map_err(|e| Error::fatal(format!("cannot write to stdout: {e}")))?;
     Ok(Outcome::Success)
 }
 
 /// `sign`: the signature alone on stdout; a generated timestamp on stderr.
-fn sign(args: &args::SignArgs) -> Result<Outcome, Failure> {
-    let credentials =
-        settings::credentials(args.partner_id.as_deref(), args.api_key_file.as_deref())?;
+fn sign(args: &args::SignArgs) -> Result<Outcome, Error> {
+    let credentials = crate::config::credentials::credentials(
+        args.partner_id.as_deref(),
+        args.api_key_file.as_deref(),
+    )?;
     let timestamp = match &args.timestamp {
         Some(t) => t.clone(),
         None => {
@@ -104,6 +108,6 @@ fn sign(args: &args::SignArgs) -> Result<Outcome, Failure> {
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials.sign(&timestamp))
-        .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+        .map_err(|e| Error::fatal(format!("cannot write to stdout: {e}")))?;
     Ok(Outcome::Success)
 }

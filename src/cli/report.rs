@@ -2,16 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Error, Outcome, fatal};
 use crate::job_spec::RunMode;
 use crate::report::{self, Format, ReportOptions, Summary};
 use crate::store::{JobState, Store};
 
 use super::args::{FailOn, ReportArgs, RunReportArgs};
-
-fn fatal(e: impl std::fmt::Display) -> Failure {
-    Failure::fatal(e.to_string())
-}
 
 /// The exit code a finished run gets once its findings are known.
 pub fn apply_fail_on(outcome: Outcome, summary: &Summary, fail_on: FailOn) -> Outcome {
@@ -27,7 +23,7 @@ pub fn apply_fail_on(outcome: Outcome, summary: &Summary, fail_on: FailOn) -> Ou
 }
 
 /// Writes the reports of `run_id` and prints where they are.
-pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary, Failure> {
+pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary, Error> {
     let store = Store::open_read_only(db).map_err(fatal)?;
     let written = report::write(&store, run_id, options).map_err(fatal)?;
     let s = &written.summary;
@@ -51,14 +47,14 @@ pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary,
 }
 
 /// `report`.
-pub fn run(args: ReportArgs) -> Result<Outcome, Failure> {
+pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
     if !args.store.db.exists() {
-        return Err(Failure::fatal(format!(
+        return Err(Error::fatal(format!(
             "{}: no such database (pass --db PATH)",
             args.store.db.display()
         )));
     }
-    let formats = Format::parse_list(&args.format).map_err(Failure::usage)?;
+    let formats = Format::parse_list(&args.format).map_err(Error::usage)?;
     let run_id = match args.run {
         Some(id) => id,
         None => {
@@ -66,7 +62,7 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Failure> {
             store
                 .latest_run(false)
                 .map_err(fatal)?
-                .ok_or_else(|| Failure::fatal("no runs in this database"))?
+                .ok_or_else(|| Error::fatal("no runs in this database"))?
                 .id
         }
     };
@@ -100,7 +96,7 @@ pub fn after_run_counted(
     db: &Path,
     finished: &crate::runner::Finished,
     args: &RunReportArgs,
-) -> Result<(Outcome, Option<u64>), Failure> {
+) -> Result<(Outcome, Option<u64>), Error> {
     let spec = finished.report.as_ref();
     let out: Option<PathBuf> = args
         .report_dir
@@ -113,7 +109,7 @@ pub fn after_run_counted(
                 (None, Some(r)) => Format::parse_list(&r.formats),
                 (None, None) => Ok(Format::ALL.to_vec()),
             }
-            .map_err(Failure::usage)?;
+            .map_err(Error::usage)?;
             write(
                 db,
                 finished.run_id,

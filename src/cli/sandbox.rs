@@ -7,24 +7,25 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::api::ApiKey;
-use crate::exit::{Failure, Outcome};
+use crate::exit::{Error, Outcome, fatal};
 use crate::sandbox::{self, Faults, Mix, Outage, Registry, SandboxConfig};
 
 use super::args::{GenerateArgs, SandboxArgs, SandboxCommand};
-use super::settings::{self, API_KEY_ENV};
+use crate::config::check::seconds_within;
+use crate::config::credentials::{self, API_KEY_ENV};
 
-pub async fn run(args: SandboxArgs) -> Result<Outcome, Failure> {
+pub async fn run(args: SandboxArgs) -> Result<Outcome, Error> {
     match &args.command {
         Some(SandboxCommand::Generate(g)) => generate(g),
         None => serve(&args).await,
     }
 }
 
-fn fraction(flag: &str, v: f64) -> Result<f64, Failure> {
+fn fraction(flag: &str, v: f64) -> Result<f64, Error> {
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(Failure::usage(format!(
+        Err(Error::usage(format!(
             "{flag} must be between 0 and 1, got {v}"
         )))
     }
@@ -46,27 +47,27 @@ pub(super) fn at_most<T: PartialOrd + std::fmt::Display>(
     v: T,
     lo: T,
     hi: T,
-) -> Result<T, Failure> {
+) -> Result<T, Error> {
     if v < lo || v > hi {
-        return Err(Failure::usage(format!(
+        return Err(Error::usage(format!(
             "{flag} must be between {lo} and {hi}, got {v}"
         )));
     }
     Ok(v)
 }
 
-fn secs_or_zero(flag: &str, v: f64) -> Result<Duration, Failure> {
+fn secs_or_zero(flag: &str, v: f64) -> Result<Duration, Error> {
     if v == 0.0 {
         Ok(Duration::ZERO)
     } else {
-        settings::seconds_within(flag, v, 0.0, MAX_SANDBOX_SECONDS)
+        Ok(seconds_within(flag, v, 0.0, MAX_SANDBOX_SECONDS)?)
     }
 }
 
 /// `START:DURATION` in seconds.
-fn outage(text: &str) -> Result<Outage, Failure> {
+fn outage(text: &str) -> Result<Outage, Error> {
     let bad = || {
-        Failure::usage(format!(
+        Error::usage(format!(
             "--outage takes START:DURATION in seconds, got {text:?}"
         ))
     };
@@ -81,20 +82,19 @@ fn outage(text: &str) -> Result<Outage, Failure> {
 
 /// The key clients must sign with: from the file or SMILE_API_KEY, else a fresh demo key
 /// (printed, since a client cannot talk to the sandbox without it).
-fn api_key(file: Option<&Path>) -> Result<(ApiKey, bool), Failure> {
+fn api_key(file: Option<&Path>) -> Result<(ApiKey, bool), Error> {
     if file.is_some() || std::env::var_os(API_KEY_ENV).is_some() {
-        return settings::api_key(file).map(|k| (k, false));
+        return Ok((credentials::api_key(file)?, false));
     }
     let mut rng = rand::rng();
     let key: String = (0..32)
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
         .collect();
-    let key =
-        ApiKey::new(format!("sandbox-demo-{key}")).map_err(|e| Failure::fatal(e.to_string()))?;
+    let key = ApiKey::new(format!("sandbox-demo-{key}")).map_err(fatal)?;
     Ok((key, true))
 }
 
-fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
+fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Error> {
     at_most("--people", args.people, 1, MAX_PEOPLE)?;
     at_most("--latency-ms", args.latency_ms, 0, MAX_LATENCY_MS)?;
     at_most(
@@ -117,7 +117,7 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
     )?;
     let (key, demo) = api_key(args.api_key_file.as_deref())?;
     let registry = match &args.registry {
-        Some(path) => Registry::from_csv(path).map_err(|e| Failure::fatal(e.to_string()))?,
+        Some(path) => Registry::from_csv(path).map_err(fatal)?,
         None => Registry::generate(args.people, args.seed),
     };
     let mut config = SandboxConfig::new(args.partner_id.clone(), key, registry);
@@ -134,15 +134,14 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
     config.callback_delay = Duration::from_millis(args.callback_delay_ms);
     config.callback_attempts = args.callback_attempts;
     config.id_limit = args.id_limit;
-    config.id_limit_window = settings::seconds_within(
+    config.id_limit_window = seconds_within(
         "--id-limit-window",
         args.id_limit_window,
-        crate::runner::config::MIN_SECONDS,
+        crate::config::declare::MIN_SECONDS,
         MAX_SANDBOX_SECONDS,
     )?;
     if let Some(path) = &args.preload_jobs {
-        let rows =
-            sandbox::generate::read_rows_csv(path).map_err(|e| Failure::fatal(e.to_string()))?;
+        let rows = sandbox::generate::read_rows_csv(path).map_err(fatal)?;
         let pending = secs_or_zero("--preload-pending", args.preload_pending)?;
         config.preload = sandbox::generate::preload(&rows, pending);
     }
@@ -155,11 +154,11 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Failure> {
 /// A fresh self-signed certificate, written (PEM) to `cert_file` before the sandbox
 /// listens, so that a script which reads the address can trust the file at once; without a
 /// file, the certificate goes to stderr.
-fn tls_config(cert_file: Option<&Path>) -> Result<sandbox::TlsConfig, Failure> {
-    let tls = sandbox::TlsConfig::self_signed().map_err(|e| Failure::fatal(e.to_string()))?;
+fn tls_config(cert_file: Option<&Path>) -> Result<sandbox::TlsConfig, Error> {
+    let tls = sandbox::TlsConfig::self_signed().map_err(fatal)?;
     match cert_file {
         Some(path) => write_atomically(path, tls.cert_pem()).map_err(|e| {
-            Failure::fatal(format!(
+            Error::fatal(format!(
                 "--tls-cert {}: cannot write the certificate: {e}",
                 path.display()
             ))
@@ -185,14 +184,12 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     })
 }
 
-async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
+async fn serve(args: &SandboxArgs) -> Result<Outcome, Error> {
     let (config, demo) = config(args)?;
     let people = config.registry.len();
     let preloaded = config.preload.len();
     let demo_key = demo.then(|| config.api_key.expose().to_owned());
-    let running = sandbox::start(config, args.listen)
-        .await
-        .map_err(|e| Failure::fatal(e.to_string()))?;
+    let running = sandbox::start(config, args.listen).await.map_err(fatal)?;
     let stop = StopSignals::install();
     {
         // The address first and alone on stdout, so a script started with port 0 can
@@ -200,7 +197,7 @@ async fn serve(args: &SandboxArgs) -> Result<Outcome, Failure> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", running.base_url())
             .and_then(|()| out.flush())
-            .map_err(|e| Failure::fatal(format!("cannot write to stdout: {e}")))?;
+            .map_err(|e| Error::fatal(format!("cannot write to stdout: {e}")))?;
     }
     eprintln!(
         "smile-recon sandbox: partner {}, {people} people in the registry, {preloaded} \
@@ -259,11 +256,11 @@ fn jobs_path(manifest: &Path) -> PathBuf {
     manifest.with_file_name(format!("{stem}.jobs.csv"))
 }
 
-fn generate(args: &GenerateArgs) -> Result<Outcome, Failure> {
+fn generate(args: &GenerateArgs) -> Result<Outcome, Error> {
     let mix: Mix = args
         .mix
         .parse()
-        .map_err(|e| Failure::usage(format!("--mix: {e}")))?;
+        .map_err(|e| Error::usage(format!("--mix: {e}")))?;
     at_most("--people", args.people, 1, MAX_PEOPLE)?;
     let rows = at_most("--rows", args.rows.unwrap_or(args.people), 0, MAX_ROWS)?;
     let per_id = rows.div_ceil(args.people);
@@ -275,7 +272,6 @@ fn generate(args: &GenerateArgs) -> Result<Outcome, Failure> {
         );
     }
     let g = sandbox::generate(args.people, rows, args.seed, &mix);
-    let fatal = |e: sandbox::RegistryError| Failure::fatal(e.to_string());
     g.write_registry_csv(&args.registry).map_err(fatal)?;
     if args.poll {
         let jobs = args

@@ -60,17 +60,7 @@ pub const CALLBACK_PATH: &str = "/callback";
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Whether a callback's result is final by itself or needs job_status to confirm it.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallbackConfirm {
     /// One job_status call confirms a callback's result; job_status's answer is recorded.

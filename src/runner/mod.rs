@@ -1,8 +1,8 @@
-//! Runs a batch: resolves the configuration, binds the run to its manifest, stages the
-//! rows, hands the run to the engine, and turns how it ended into an exit code. Used by
+//! Runs a batch in four phases: [`bind`] (the configuration resolved, the run bound to
+//! its manifest), [`stage`] (the rows into the database), [`run_engine`] and [`close`] (how
+//! it ended recorded and turned into an exit code). Used by
 //! `run`, `submit`, `poll` and `resume`.
 
-pub mod config;
 pub mod metrics;
 pub mod progress;
 pub mod services;
@@ -14,14 +14,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api::{self, SmileClient, SubmitEndpoint};
-use crate::engine::{self, Backoff, EngineConfig, Mode, Stop, Tally};
-use crate::exit::{Failure, Outcome};
-use crate::job_spec::{JobSpec, RunMode};
+use crate::api::{self, SmileClient};
+use crate::config::{Settings, credentials};
+use crate::engine::{self, Backoff, EngineConfig, EngineEnd, EngineError, Stop, Tally};
+use crate::exit::{Error, Outcome};
+use crate::job_spec::{JobSpec, ReportSpec, RunMode};
 use crate::manifest::{self, ManifestSource, RowKind};
 use crate::store::{DbLock, JobState, NewRun, RunRecord, RunStatus, Store};
 
-pub use config::Layer;
+pub use crate::config::Layer;
 pub use progress::ProgressMode;
 
 /// Consecutive systemic failures (bad credentials, host down) that stop a run.
@@ -70,54 +71,47 @@ pub struct Finished {
     pub metrics: Option<metrics::Ending>,
 }
 
-fn fatal(e: impl std::fmt::Display) -> Failure {
-    Failure::fatal(e.to_string())
-}
-
-/// The run this request works on: an unfinished one to resume, or a new one.
+/// The run this request works on, before its configuration is resolved: an unfinished run
+/// to resume, or a new one.
 struct Plan {
     name: String,
     mode: RunMode,
     source: ManifestSource,
+    /// Every layer merged, the defaults included.
     layer: Layer,
     existing: Option<RunRecord>,
-    report: Option<crate::job_spec::ReportSpec>,
+    report: Option<ReportSpec>,
 }
 
-fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
+fn plan(request: &Invocation, store: &Store) -> Result<Plan, Error> {
+    let flags = request.flags.clone();
+    let key_in_env = credentials::key_in_environment();
+    let stored = |run: Option<&RunRecord>| {
+        run.map(|r| Layer::from_stored(&r.config_json))
+            .unwrap_or_default()
+    };
     match &request.target {
         Target::Spec(path) => {
             let (spec, name) = JobSpec::load(path)?;
-            let source =
-                ManifestSource::from_args(spec.manifest.path.clone(), spec.manifest.query.clone());
-            let existing = store.unfinished_run_named(&name).map_err(fatal)?;
-            let stored = existing
-                .as_ref()
-                .map(|r| Layer::from_stored(&r.config_json))
-                .unwrap_or_default();
+            let existing = store.unfinished_run_named(&name)?;
+            let lower = spec.layer().or(stored(existing.as_ref()));
             Ok(Plan {
-                layer: request
-                    .flags
-                    .clone()
-                    .or(Layer::from_spec(&spec))
-                    .or(stored)
-                    .or(Layer::defaults()),
+                layer: Layer::merge(flags, lower, key_in_env),
+                source: ManifestSource::from_args(
+                    spec.manifest.path.clone(),
+                    spec.manifest.query.clone(),
+                ),
                 name,
                 mode: spec.mode,
-                source,
                 existing,
                 report: request.report.clone().or(spec.report),
             })
         }
         Target::Manifest { mode, source } => {
             let name = format!("{}:{}", mode.as_str(), source.display());
-            let existing = store.unfinished_run_named(&name).map_err(fatal)?;
-            let stored = existing
-                .as_ref()
-                .map(|r| Layer::from_stored(&r.config_json))
-                .unwrap_or_default();
+            let existing = store.unfinished_run_named(&name)?;
             Ok(Plan {
-                layer: request.flags.clone().or(stored).or(Layer::defaults()),
+                layer: Layer::merge(flags, stored(existing.as_ref()), key_in_env),
                 name,
                 mode: *mode,
                 source: source.clone(),
@@ -127,23 +121,13 @@ fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
         }
         Target::Resume(id) => {
             let run = match id {
-                Some(id) => store
-                    .run(*id)
-                    .map_err(fatal)?
-                    .ok_or_else(|| Failure::fatal(format!("no run {id} in this database")))?,
-                None => store.latest_run(true).map_err(fatal)?.ok_or_else(|| {
-                    Failure::fatal("no unfinished run to resume in this database")
-                })?,
+                Some(id) => store.run(*id)?.ok_or(Error::NoSuchRun(*id))?,
+                None => store.latest_run(true)?.ok_or(Error::NothingToResume)?,
             };
-            let mode = run.mode;
             Ok(Plan {
-                layer: request
-                    .flags
-                    .clone()
-                    .or(Layer::from_stored(&run.config_json))
-                    .or(Layer::defaults()),
+                layer: Layer::merge(flags, stored(Some(&run)), key_in_env),
                 name: run.name.clone(),
-                mode,
+                mode: run.mode,
                 source: ManifestSource::from_args(
                     PathBuf::from(&run.manifest_path),
                     run.manifest_query.clone(),
@@ -155,284 +139,303 @@ fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
     }
 }
 
-fn engine_mode(mode: RunMode, layer: &Layer) -> Result<Mode, Failure> {
-    Ok(match mode {
-        RunMode::Poll => Mode::Poll,
-        RunMode::Submit => {
-            let endpoint = layer.endpoint.unwrap_or(SubmitEndpoint::VerifyAsync);
-            if endpoint.endpoint().is_async()
-                && layer.callback_url.is_none()
-                && layer.callback_listen.is_none()
-            {
-                return Err(Failure::usage(format!(
-                    "--endpoint {} needs --callback-listen ADDR (the built-in receiver) and/or \
-                     --callback-url URL (where Smile ID posts results)",
-                    endpoint.as_str()
-                )));
-            }
-            Mode::Submit {
-                endpoint,
-                callback_url: layer.callback_url.clone(),
-                callback_grace: layer.callback_grace()?,
-            }
-        }
-    })
+/// A run bound to its manifest and its resolved settings, the database locked.
+struct Bound {
+    lock: DbLock,
+    store: Store,
+    run: RunRecord,
+    settings: Settings,
+    client: SmileClient,
+    mode: RunMode,
+    source: ManifestSource,
+    report: Option<ReportSpec>,
+}
+
+/// What [`bind`] found: a run to work, or a finished one (nothing to do).
+enum Binding {
+    Run(Box<Bound>),
+    Finished(Finished),
 }
 
 /// Runs the request to its end. Holds the database lock throughout.
-pub async fn execute(request: Invocation) -> Result<Finished, Failure> {
+pub async fn execute(request: Invocation) -> Result<Finished, Error> {
     let started = Instant::now();
+    let mut bound = match bind(&request)? {
+        Binding::Run(bound) => *bound,
+        Binding::Finished(finished) => return Ok(finished),
+    };
+    stage(&mut bound).await?;
+    let ran = run_engine(&request, bound, started).await?;
+    close(&request.db, ran, started)
+}
+
+/// Phase 1: the database locked and opened, the layers merged and the settings resolved
+/// (everything that can be wrong with the configuration is found before the run exists),
+/// then the run resumed (its manifest unchanged) or created.
+fn bind(request: &Invocation) -> Result<Binding, Error> {
     // Out-of-range flags are refused before the database is even opened.
     request.flags.check()?;
-    let _lock = DbLock::acquire(&request.db).map_err(fatal)?;
-    let mut store = Store::open(&request.db).map_err(fatal)?;
-    let plan = plan(&request, &store)?;
-
-    // Everything that can be wrong with the configuration is found before the run exists.
-    let mut layer = plan.layer.clone();
-    layer.check()?;
-    // The key's precedence: --api-key-file > SMILE_API_KEY > the spec's or the stored
-    // api_key_file. A key in the environment beats a file named by a lower layer.
-    if request.flags.api_key_file.is_none()
-        && std::env::var_os(crate::cli::settings::API_KEY_ENV).is_some()
-    {
-        layer.api_key_file = None;
-    }
-    if plan.mode == RunMode::Poll {
-        layer.endpoint = None;
-    } else if layer.endpoint.is_none() {
-        layer.endpoint = Some(SubmitEndpoint::VerifyAsync);
-    }
-    let mode = engine_mode(plan.mode, &layer)?;
-    let client_config = layer.client_config(request.api_key.clone())?;
-    let rate = layer.rate()?;
-    let concurrency = layer.concurrency()?;
-    let max_attempts = layer.max_attempts()?;
-    let deadline = layer.deadline()?;
-    let result_timeout = layer.result_timeout()?;
-    let poll_interval = layer.poll_interval()?;
-    let client = SmileClient::new(client_config).map_err(fatal)?;
-
-    let fingerprint = manifest::fingerprint(&plan.source).map_err(fatal)?;
+    let lock = DbLock::acquire(&request.db)?;
+    let store = Store::open(&request.db)?;
+    let plan = plan(request, &store)?;
+    let settings = Settings::resolve(&plan.layer, plan.mode)?;
+    let credentials = settings.credentials(request.api_key.clone())?;
+    let client = SmileClient::new(settings.client_config(credentials)?)
+        .map_err(|e| Error::fatal(e.to_string()))?;
+    let fingerprint = manifest::fingerprint(&plan.source)?;
     let run = match plan.existing {
-        Some(run) => {
-            if run.status == RunStatus::Finished {
-                crate::cli::logging::set_run(run.id);
-                crate::cli::logging::say(
-                    false,
-                    &format!("run {} is finished; nothing to resume", run.id),
-                );
-                return Ok(Finished {
-                    run_id: run.id,
-                    outcome: Outcome::Success,
-                    report: plan.report,
-                    metrics: None,
-                });
-            }
-            if let (Some(started), Some(now)) = (run.endpoint.as_deref(), layer.endpoint)
-                && started != now.as_str()
-            {
-                return Err(Failure::usage(format!(
-                    "run {} was started with --endpoint {started}; it cannot continue with \
-                     --endpoint {} (resume it without --endpoint)",
-                    run.id,
-                    now.as_str()
-                )));
-            }
-            if run.manifest_sha256 != fingerprint {
-                return Err(Failure::fatal(format!(
-                    "{} has changed since run {} started (SHA-256 {} then, {} now); a run \
-                     is bound to its manifest: restore the file to resume, or start a new \
-                     run in another database",
-                    plan.source.display(),
-                    run.id,
-                    short(&run.manifest_sha256),
-                    short(&fingerprint)
-                )));
-            }
-            store
-                .set_run_config(run.id, &layer.to_json())
-                .map_err(fatal)?;
-            crate::cli::logging::set_run(run.id);
-            tracing::info!(run = run.id, name = %run.name, "resuming run");
-            run
+        Some(run) if run.status == RunStatus::Finished => {
+            crate::log::set_run(run.id);
+            crate::log::say(
+                false,
+                &format!("run {} is finished; nothing to resume", run.id),
+            );
+            return Ok(Binding::Finished(Finished {
+                run_id: run.id,
+                outcome: Outcome::Success,
+                report: plan.report,
+                metrics: None,
+            }));
         }
+        Some(run) => resume_run(&store, run, &settings, &plan.source, &fingerprint)?,
         None => {
-            let id = store
-                .create_run(&NewRun {
-                    name: plan.name.clone(),
-                    mode: plan.mode,
-                    endpoint: layer.endpoint.map(|e| e.as_str().to_owned()),
-                    manifest_path: plan.source.path().display().to_string(),
-                    manifest_query: match &plan.source {
-                        ManifestSource::Sqlite { query, .. } => Some(query.clone()),
-                        ManifestSource::Csv(_) => None,
-                    },
-                    manifest_sha256: fingerprint,
-                    config_json: layer.to_json(),
-                })
-                .map_err(fatal)?;
-            crate::cli::logging::set_run(id);
+            let id = store.create_run(&NewRun {
+                name: plan.name.clone(),
+                mode: plan.mode,
+                endpoint: settings.layer.endpoint.map(|e| e.as_str().to_owned()),
+                manifest_path: plan.source.path().display().to_string(),
+                manifest_query: match &plan.source {
+                    ManifestSource::Sqlite { query, .. } => Some(query.clone()),
+                    ManifestSource::Csv(_) => None,
+                },
+                manifest_sha256: fingerprint,
+                config_json: settings.layer.to_json(),
+            })?;
+            crate::log::set_run(id);
             tracing::info!(run = id, name = %plan.name, "new run");
             store
-                .run(id)
-                .map_err(fatal)?
-                .ok_or_else(|| Failure::fatal(format!("run {id} vanished after creation")))?
+                .run(id)?
+                .ok_or_else(|| Error::fatal(format!("run {id} vanished after creation")))?
         }
     };
+    Ok(Binding::Run(Box::new(Bound {
+        lock,
+        store,
+        run,
+        settings,
+        client,
+        mode: plan.mode,
+        source: plan.source,
+        report: plan.report,
+    })))
+}
 
-    if run.status == RunStatus::Staging {
-        let (kind, rules) = match plan.mode {
-            RunMode::Submit => {
-                // Only rows still to validate need the current id types.
-                let fetched = services::fetch(&client).await;
-                let (rules, _) =
-                    services::resolve(&store, client.base_url(), fetched, layer.unknown_id_types());
-                (RowKind::Verify, rules)
-            }
-            RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),
-        };
-        staging::stage(&mut store, &run, &plan.source, kind, &rules)?;
+/// An unfinished run continues only on its own endpoint and its own manifest; it takes the
+/// configuration resolved now.
+fn resume_run(
+    store: &Store,
+    run: RunRecord,
+    settings: &Settings,
+    source: &ManifestSource,
+    fingerprint: &str,
+) -> Result<RunRecord, Error> {
+    if let (Some(started), Some(now)) = (run.endpoint.as_deref(), settings.layer.endpoint)
+        && started != now.as_str()
+    {
+        return Err(Error::EndpointChanged {
+            run: run.id,
+            started: started.to_owned(),
+            now: now.as_str(),
+        });
     }
+    if run.manifest_sha256 != fingerprint {
+        return Err(Error::ManifestChanged {
+            manifest: source.display().to_string(),
+            run: run.id,
+            then: short(&run.manifest_sha256).to_owned(),
+            now: short(fingerprint).to_owned(),
+        });
+    }
+    store.set_run_config(run.id, &settings.layer.to_json())?;
+    crate::log::set_run(run.id);
+    tracing::info!(run = run.id, name = %run.name, "resuming run");
+    Ok(run)
+}
 
-    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
-    let tally = Arc::new(Tally::from_counts(&counts, &categories));
-    let execution = store
-        .start_execution(run.id, &request.command)
-        .map_err(fatal)?;
-    store
-        .set_run_status(run.id, RunStatus::Running)
-        .map_err(fatal)?;
-
-    let config = EngineConfig {
-        run_id: run.id,
-        mode,
-        concurrency,
-        rate,
-        burst: layer.burst.unwrap_or(config::DEFAULT_BURST),
-        rate_jitter: RATE_JITTER,
-        max_attempts,
-        deadline,
-        result_timeout,
-        backoff: Backoff {
-            poll_initial: poll_interval,
-            ..Backoff::default()
-        },
-        breaker_threshold: BREAKER_THRESHOLD,
-        shutdown_grace: SHUTDOWN_GRACE,
-        callback_listen: layer.callback_listen,
-        callback: engine::callbacks::Policy {
-            confirm: layer.callback_confirm.unwrap_or_default(),
-            max_age: layer.callback_max_age()?,
-            limits: engine::callbacks::Limits::default(),
-        },
+/// Phase 2: the rows not yet staged, validated (a submit run's against the id types
+/// `/v1/services` gives now) and written to the database.
+async fn stage(bound: &mut Bound) -> Result<(), Error> {
+    if bound.run.status != RunStatus::Staging {
+        return Ok(());
+    }
+    let (kind, rules) = match bound.mode {
+        RunMode::Submit => {
+            // Only rows still to validate need the current id types.
+            let fetched = services::fetch(&bound.client).await;
+            let (rules, _) = services::resolve(
+                &bound.store,
+                bound.client.base_url(),
+                fetched,
+                bound.settings.unknown_id_types,
+            );
+            (RowKind::Verify, rules)
+        }
+        RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),
     };
+    staging::stage(&mut bound.store, &bound.run, &bound.source, kind, &rules)?;
+    Ok(())
+}
+
+/// How the engine left the run, for [`close`].
+struct Ran {
+    _lock: DbLock,
+    run: RunRecord,
+    execution: i64,
+    result: Result<EngineEnd, EngineError>,
+    metrics_file: Option<metrics::MetricsFile>,
+    report: Option<ReportSpec>,
+}
+
+/// Phase 3: a new execution of the run, the engine run to its stop with the progress
+/// display and the metrics file beside it.
+async fn run_engine(request: &Invocation, bound: Bound, started: Instant) -> Result<Ran, Error> {
+    let Bound {
+        lock,
+        store,
+        run,
+        settings,
+        client,
+        report,
+        ..
+    } = bound;
+    let (counts, categories) = store.counts(run.id)?;
+    let tally = Arc::new(Tally::from_counts(&counts, &categories));
+    let execution = store.start_execution(run.id, &request.command)?;
+    store.set_run_status(run.id, RunStatus::Running)?;
+    let config = engine_config(run.id, &settings);
     let shutdown = signals::listen();
     let progress = progress::Progress::start(tally.clone(), request.progress);
-    let mut metrics_file = layer.metrics_file.clone().map(|path| {
-        metrics::MetricsFile::start(
-            path,
-            metrics::RunInfo {
-                run_id: run.id,
-                name: run.name.clone(),
-                mode: run.mode,
-            },
-            tally.clone(),
-            started,
-        )
+    let mut metrics_file = settings.metrics_file.clone().map(|path| {
+        let info = metrics::RunInfo {
+            run_id: run.id,
+            name: run.name.clone(),
+            mode: run.mode,
+        };
+        metrics::MetricsFile::start(path, info, tally.clone(), started)
     });
-    let result = engine::run(config, client, store, tally.clone(), shutdown).await;
+    let result = engine::run(config, client, store, tally, shutdown).await;
     progress.finish().await;
     if let Some(m) = metrics_file.as_mut() {
         m.stop().await;
     }
+    Ok(Ran {
+        _lock: lock,
+        report: report.or_else(|| settings.report.clone()),
+        run,
+        execution,
+        result,
+        metrics_file,
+    })
+}
 
+/// The engine's configuration: the run's settings and the runner's fixed policies.
+fn engine_config(run_id: i64, settings: &Settings) -> EngineConfig {
+    EngineConfig {
+        run_id,
+        mode: settings.mode.clone(),
+        concurrency: settings.concurrency,
+        rate: settings.rate,
+        burst: settings.burst,
+        rate_jitter: RATE_JITTER,
+        max_attempts: settings.max_attempts,
+        deadline: settings.deadline,
+        result_timeout: settings.result_timeout,
+        backoff: Backoff {
+            poll_initial: settings.poll_interval,
+            ..Backoff::default()
+        },
+        breaker_threshold: BREAKER_THRESHOLD,
+        shutdown_grace: SHUTDOWN_GRACE,
+        callback_listen: settings.callback_listen,
+        callback: settings.callback_policy(),
+    }
+}
+
+/// Phase 4: how the execution ended recorded, the run's status and exit outcome from one
+/// count of its jobs, the metrics file's last figures and the summary printed.
+fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finished, Error> {
     // The engine's connection is gone with its writer; the ending is recorded afresh, as
     // soon as the engine has stopped (the counts below are the report's, not the run's).
-    let store = Store::open(&request.db).map_err(fatal)?;
-    let (ending, message) = match &result {
-        Ok(report) => match &report.stop {
+    let store = Store::open(db)?;
+    let run_id = ran.run.id;
+    let interrupted = matches!(&ran.result, Ok(end) if end.stop == Stop::Interrupted);
+    let (ending, error) = match ran.result {
+        Ok(EngineEnd { stop, .. }) => match stop {
             Stop::Drained | Stop::Deadline => ("finished".to_owned(), None),
             Stop::Interrupted => ("interrupted".to_owned(), None),
             Stop::Tripped(why) => (
                 format!("stopped: {why}"),
-                Some(format!(
-                    "stopped after repeated systemic failures: {why}; the remaining jobs are \
-                     left pending, fix the cause and run `smile-recon resume --run {}`",
-                    run.id
-                )),
+                Some(Error::Breaker { run: run_id, why }),
             ),
         },
-        Err(e) => (format!("failed: {e}"), Some(e.to_string())),
+        Err(e) => (format!("failed: {e}"), Some(Error::Engine(e.to_string()))),
     };
-    store.end_execution(execution, &ending).map_err(fatal)?;
+    store.end_execution(ran.execution, &ending)?;
     // One count of the run's jobs serves the exit code, the run's status and the summary
     // (each is a scan of the run's rows).
-    let (counts, categories) = store.counts(run.id).map_err(fatal)?;
-    let outcome = match &result {
-        Ok(report) => match &report.stop {
-            Stop::Drained | Stop::Deadline => {
-                let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
-                    .iter()
-                    .filter_map(|s| counts.get(s))
-                    .sum();
-                if errors > 0 {
-                    Outcome::JobErrors
-                } else {
-                    Outcome::Success
-                }
+    let (counts, categories) = store.counts(run_id)?;
+    let outcome = match (&error, interrupted) {
+        (Some(_), _) => Outcome::Fatal,
+        (None, true) => Outcome::Interrupted,
+        (None, false) => {
+            let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
+                .iter()
+                .filter_map(|s| counts.get(s))
+                .sum();
+            if errors > 0 {
+                Outcome::JobErrors
+            } else {
+                Outcome::Success
             }
-            Stop::Interrupted => Outcome::Interrupted,
-            Stop::Tripped(_) => Outcome::Fatal,
-        },
-        Err(_) => Outcome::Fatal,
+        }
     };
-    let active = counts
+    let active: u64 = counts
         .iter()
         .filter(|(s, _)| !s.is_final())
         .map(|(_, n)| *n)
-        .sum::<u64>();
+        .sum();
     let status = if active == 0 {
         RunStatus::Finished
     } else {
         RunStatus::Interrupted
     };
-    store.set_run_status(run.id, status).map_err(fatal)?;
-
-    let ending = metrics_file.as_mut().map(|m| {
-        m.finish(
-            counts.clone(),
-            categories.clone(),
-            metrics::End {
-                exit_code: outcome.code(),
-                discrepancies: None,
-            },
-        )
+    store.set_run_status(run_id, status)?;
+    let metrics = ran.metrics_file.as_mut().map(|m| {
+        let end = metrics::End {
+            exit_code: outcome.code(),
+            discrepancies: None,
+        };
+        m.finish(counts.clone(), categories.clone(), end)
     });
     let summary =
-        summary::FinalSummary::with_counts(&store, run.id, counts, categories, started.elapsed())
-            .map_err(fatal)?;
+        summary::FinalSummary::with_counts(&store, run_id, counts, categories, started.elapsed())?;
     print!("{}", summary.render());
-    if crate::cli::logging::json() {
+    if crate::log::json() {
         summary.log();
     }
-    if let Some(message) = message {
-        return Err(Failure { outcome, message });
+    if let Some(error) = error {
+        return Err(error);
     }
     if outcome == Outcome::Interrupted {
-        crate::cli::logging::say(
-            false,
-            &format!(
-                "run {} interrupted; `smile-recon resume --run {}` continues it",
-                run.id, run.id
-            ),
-        );
+        let text =
+            format!("run {run_id} interrupted; `smile-recon resume --run {run_id}` continues it");
+        crate::log::say(false, &text);
     }
     Ok(Finished {
-        run_id: run.id,
+        run_id,
         outcome,
-        report: plan.report.or_else(|| layer.report()),
-        metrics: ending,
+        report: ran.report,
+        metrics,
     })
 }
 

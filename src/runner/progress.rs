@@ -178,7 +178,7 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
     .progress_chars("=> ");
     bar.set_style(style);
     bar.set_position(first.finished());
-    crate::cli::logging::show_bar(Some(bar.clone()));
+    crate::log::show_bar(Some(bar.clone()));
     let mut meter = RateMeter::new(&first);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -196,7 +196,7 @@ async fn bar(tally: Arc<Tally>, mut stopped: watch::Receiver<bool>) {
             .map_or(usize::MAX, |(_, cols)| usize::from(cols));
         bar.set_message(describe_within(&snapshot, meter.rate(&snapshot), width));
     }
-    crate::cli::logging::show_bar(None);
+    crate::log::show_bar(None);
     bar.finish_and_clear();
 }
 

@@ -33,13 +33,13 @@ pub fn listen() -> watch::Receiver<bool> {
                 _ = recv_or_never(&mut interrupt) => {}
             }
             if n == 0 {
-                crate::cli::logging::say(
+                crate::log::say(
                     false,
                     "interrupted: finishing requests in flight (Ctrl-C again stops now)",
                 );
                 let _ = tx.send(true);
             } else {
-                crate::cli::logging::say(false, "stopped; `smile-recon resume` continues the run");
+                crate::log::say(false, "stopped; `smile-recon resume` continues the run");
                 std::process::exit(i32::from(Outcome::Interrupted.code()));
             }
         }

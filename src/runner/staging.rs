@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::api::id_types::IdTypes;
 use crate::engine::SubmitInput;
-use crate::exit::Failure;
+use crate::exit::Error;
 use crate::manifest::{self, ManifestSource, ReadError, Row, RowBody, RowKind};
 use crate::store::{JobState, NewJob, RunRecord, RunStatus, StageCounts, Store};
 
@@ -26,17 +26,17 @@ pub fn stage(
     source: &ManifestSource,
     kind: RowKind,
     rules: &IdTypes,
-) -> Result<StageCounts, Failure> {
+) -> Result<StageCounts, Error> {
     let started = Instant::now();
-    let skip_through = store.max_staged_line(run.id).map_err(fatal)?;
+    let skip_through = store.max_staged_line(run.id)?;
     if skip_through > 0 {
         tracing::info!(run = run.id, after_line = skip_through, "staging continues");
     }
     let salt = job_id_salt(run);
     let mut batch: Vec<NewJob> = Vec::with_capacity(BATCH);
     let mut totals = StageCounts::default();
-    let mut flush = |store: &mut Store, batch: &mut Vec<NewJob>| -> Result<(), Failure> {
-        let counts = store.stage(run.id, batch).map_err(fatal)?;
+    let mut flush = |store: &mut Store, batch: &mut Vec<NewJob>| -> Result<(), Error> {
+        let counts = store.stage(run.id, batch)?;
         totals.staged += counts.staged;
         totals.invalid += counts.invalid;
         totals.duplicate_job_ids += counts.duplicate_job_ids;
@@ -48,17 +48,15 @@ pub fn stage(
         if batch.len() >= BATCH {
             flush(store, &mut batch)?;
         }
-        Ok::<(), Failure>(())
+        Ok::<(), Error>(())
     });
     match result {
         Ok(_) => {}
-        Err(ReadError::Manifest(e)) => return Err(Failure::fatal(e.to_string())),
+        Err(ReadError::Manifest(e)) => return Err(Error::Manifest(e)),
         Err(ReadError::Sink(f)) => return Err(f),
     }
     flush(store, &mut batch)?;
-    store
-        .set_run_status(run.id, RunStatus::Ready)
-        .map_err(fatal)?;
+    store.set_run_status(run.id, RunStatus::Ready)?;
     tracing::info!(
         run = run.id,
         rows = totals.staged,
@@ -68,10 +66,6 @@ pub fn stage(
         "manifest staged"
     );
     Ok(totals)
-}
-
-fn fatal(e: impl std::fmt::Display) -> Failure {
-    Failure::fatal(e.to_string())
 }
 
 /// A manifest row as the store keeps it.

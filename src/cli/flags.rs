@@ -1,0 +1,107 @@
+//! The flags of `run`, `submit`, `poll` and `resume` as the highest settings layer (see
+//! [`crate::config`], where each setting is declared), and the value enums clap parses for
+//! settings whose types live below the command line.
+
+use clap::ValueEnum;
+
+use super::args::{ApiArgs, LimitArgs, OutputArgs, PollArgs, SubmitArgs};
+use crate::api::id_types::UnknownIdTypes;
+use crate::config::Layer;
+use crate::engine::callbacks::CallbackConfirm;
+
+/// The flags every run command takes.
+pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
+    Layer {
+        env: api.env,
+        base_url: api.base_url.clone(),
+        partner_id: api.partner_id.clone(),
+        api_key_file: api.api_key_file.clone(),
+        timeout: api.timeout,
+        connect_timeout: api.connect_timeout,
+        rate: limits.rate,
+        burst: limits.burst,
+        concurrency: limits.concurrency,
+        max_attempts: limits.max_attempts,
+        result_timeout: limits.result_timeout,
+        ca_cert: api.ca_cert.clone(),
+        metrics_file: output.metrics_file.clone(),
+        ..Layer::default()
+    }
+}
+
+/// `submit`'s flags.
+pub fn submit(args: &SubmitArgs) -> Layer {
+    Layer {
+        endpoint: args.endpoint,
+        callback_url: args.callback_url.clone(),
+        callback_listen: args.callback_listen,
+        callback_grace: args.callback_grace,
+        callback_confirm: args.callback_confirm.map(Into::into),
+        callback_max_age: args.callback_max_age,
+        unknown_id_types: args.unknown_id_types.map(Into::into),
+        ..common(&args.api, &args.limits, &args.output)
+    }
+}
+
+/// `poll`'s flags.
+pub fn poll(args: &PollArgs) -> Layer {
+    Layer {
+        deadline: args.deadline,
+        poll_interval: args.poll_interval,
+        ..common(&args.api, &args.limits, &args.output)
+    }
+}
+
+/// `--callback-confirm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CallbackConfirmArg {
+    /// One job_status call confirms a callback's result; job_status's answer is recorded.
+    JobStatus,
+    /// A callback whose signature, timestamp and job check out is recorded as final.
+    None,
+}
+
+impl From<CallbackConfirmArg> for CallbackConfirm {
+    fn from(a: CallbackConfirmArg) -> Self {
+        match a {
+            CallbackConfirmArg::JobStatus => Self::JobStatus,
+            CallbackConfirmArg::None => Self::None,
+        }
+    }
+}
+
+/// `--unknown-id-types`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UnknownIdTypesArg {
+    /// The row is `invalid`, naming its line and the field (country or id_type).
+    Refuse,
+    /// The row is sent; the API judges it (no regex, no required-field check).
+    Allow,
+}
+
+impl From<UnknownIdTypesArg> for UnknownIdTypes {
+    fn from(a: UnknownIdTypesArg) -> Self {
+        match a {
+            UnknownIdTypesArg::Refuse => Self::Refuse,
+            UnknownIdTypesArg::Allow => Self::Allow,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value names clap accepts are the ones a job spec and a stored run use.
+    #[test]
+    fn value_enums_speak_the_settings_names() {
+        for arg in CallbackConfirmArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(CallbackConfirm::from(*arg).as_str(), name);
+        }
+        for arg in UnknownIdTypesArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(UnknownIdTypes::from(*arg).as_str(), name);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The checks a setting's declaration names: each takes the setting (its flag and spec
+//! key, for the message) and the value a layer gives.
+
+use super::error::ConfigError;
+
+/// Which setting a check is looking at.
+pub struct Setting {
+    pub flag: &'static str,
+    pub spec: &'static str,
+}
+
+impl Setting {
+    /// `--rate ([limits] rate)`: how messages name a setting.
+    pub fn named(&self) -> String {
+        format!("{} ({})", self.flag, self.spec)
+    }
+
+    fn invalid(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            setting: self.flag,
+            message,
+        }
+    }
+}
+
+/// Anything the type allows.
+pub fn any<T>(_: &Setting, _: &T) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// Requests per second: 0 (no limit) or within `lo..=hi`.
+pub fn rate((lo, hi): (f64, f64)) -> impl Fn(&Setting, &f64) -> Result<(), ConfigError> {
+    move |s, &rate| {
+        if rate == 0.0 || (lo..=hi).contains(&rate) {
+            return Ok(());
+        }
+        Err(s.invalid(format!(
+            "{} must be 0 (no limit) or between {lo} and {hi} requests per second, got {rate}",
+            s.named()
+        )))
+    }
+}
+
+/// A whole number within `lo..=hi`.
+pub fn within<T>(lo: T, hi: T) -> impl Fn(&Setting, &T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    move |s, &v| {
+        if v < lo || v > hi {
+            return Err(s.invalid(format!(
+                "{} must be between {lo} and {hi}, got {v}",
+                s.named()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A finite number of seconds within `min..=max`.
+pub fn seconds(min: f64, max: f64) -> impl Fn(&Setting, &f64) -> Result<(), ConfigError> {
+    move |s, &v| seconds_within(&s.named(), v, min, max).map(|_| ())
+}
+
+/// A number of seconds within `min..=max` (finite, above zero), as the error naming the
+/// range. `flag` is how the message names the setting.
+pub fn seconds_within(
+    flag: &str,
+    value: f64,
+    min: f64,
+    max: f64,
+) -> Result<std::time::Duration, ConfigError> {
+    let refused = || ConfigError::Invalid {
+        setting: "",
+        message: format!("{flag} must be between {min} and {max} seconds, got {value}"),
+    };
+    if !(value.is_finite() && value >= min && value <= max) {
+        return Err(refused());
+    }
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ConfigError::Invalid {
+            setting: "",
+            message: format!("{flag} must be a positive number of seconds, got {value}"),
+        })
+}
+
+/// The base URL: http(s), no user info (`https://user:pw@host`): Smile ID authenticates by
+/// signature, and a password in the URL would be echoed in errors and stored with the run.
+pub fn base_url(s: &Setting, url: &String) -> Result<(), ConfigError> {
+    no_user_info(s, url)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        // A malformed URL may still carry a password: never echoed.
+        let shown = if url.contains('@') {
+            "a URL with '@' in it (not shown)".to_owned()
+        } else {
+            format!("{url:?}")
+        };
+        return Err(s.invalid(format!(
+            "{} must start with http:// or https://, got {shown}",
+            s.flag
+        )));
+    }
+    Ok(())
+}
+
+/// A URL without user info (`user:password@`).
+pub fn no_user_info(s: &Setting, url: &String) -> Result<(), ConfigError> {
+    if has_user_info(url) {
+        return Err(s.invalid(format!(
+            "{} must not hold a user name or password (user:password@): remove it and use {} \
+             (requests are authenticated by the signature; a password in the URL would be \
+             shown in errors and stored with the run)",
+            s.named(),
+            without_user_info(url)
+        )));
+    }
+    Ok(())
+}
+
+/// The user info of a URL (`user:password@`), if it has any. Only the authority (between
+/// `//` and the first `/`, `?` or `#`) is looked at; an `@` there means user info.
+pub fn has_user_info(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// `url` with any user info removed, for messages.
+pub fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}{host}{tail}")
+}
