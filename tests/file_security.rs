@@ -124,7 +124,7 @@ async fn two_runs_through_two_paths_to_one_database_send_nothing_twice() {
     assert!(
         matches!(second, Err(Error::Store(_))) && refused[0].to_string().contains("symbolic link"),
         "{}",
-        refused[0].to_string()
+        refused[0]
     );
     let finished = [first, second]
         .into_iter()
@@ -165,11 +165,7 @@ async fn a_linked_db_is_refused_before_anything_is_sent() {
             .unwrap_err();
     assert_eq!(refused.outcome(), Outcome::Fatal);
     assert!(matches!(refused, Error::Store(_)), "{refused:?}");
-    assert!(
-        refused.to_string().contains("symbolic link"),
-        "{}",
-        refused.to_string()
-    );
+    assert!(refused.to_string().contains("symbolic link"), "{}", refused);
     assert_eq!(b.sandbox.stats().total_requests, 0);
     assert_eq!(std::fs::metadata(&target).unwrap().len(), 0, "not written");
 }
@@ -189,7 +185,7 @@ async fn a_database_others_can_write_is_refused_with_how_to_fix_it() {
         refused.to_string().contains("writable by group and others")
             && refused.to_string().contains("chmod 600"),
         "{}",
-        refused.to_string()
+        refused
     );
     assert_eq!(b.sandbox.stats().total_requests, 0);
     // Reports refuse it too (they would read planted rows).

@@ -111,7 +111,7 @@ async fn a_second_process_on_the_same_database_is_refused() {
             .to_string()
             .contains(&std::process::id().to_string()),
         "names the holder's pid: {}",
-        refused.to_string()
+        refused
     );
     assert_eq!(b.sandbox.stats().total_requests, 0);
 }
@@ -187,7 +187,7 @@ async fn an_unfinished_run_keeps_its_endpoint() {
     assert!(
         refused.to_string().contains("--endpoint verify"),
         "{}",
-        refused.to_string()
+        refused
     );
     assert_eq!(b.sandbox.stats().total_requests, before);
     // Without an endpoint it continues with its own.

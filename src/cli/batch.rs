@@ -155,10 +155,9 @@ pub fn runs(args: RunsArgs) -> Result<Outcome, Error> {
         .as_deref()
         .map(|s| since_ms(s, crate::store::now_ms()).map_err(Error::usage))
         .transpose()?;
-    let store = Store::open_read_only(&args.store.db).map_err(|e| Error::fatal(e.to_string()))?;
+    let store = Store::open_read_only(&args.store.db)?;
     let mut runs: Vec<_> = store
-        .list_runs()
-        .map_err(|e| Error::fatal(e.to_string()))?
+        .list_runs()?
         .into_iter()
         .filter(|r| args.name.as_deref().is_none_or(|n| r.run.name.contains(n)))
         .filter(|r| {
@@ -173,30 +172,7 @@ pub fn runs(args: RunsArgs) -> Result<Outcome, Error> {
         runs.drain(..skip);
     }
     if args.json {
-        let list: Vec<serde_json::Value> = runs
-            .iter()
-            .map(|summary| {
-                let run = &summary.run;
-                let counts: serde_json::Map<String, serde_json::Value> = JobState::ALL
-                    .iter()
-                    .map(|s| {
-                        let n = summary.counts.get(s).copied().unwrap_or(0);
-                        (s.as_str().to_owned(), n.into())
-                    })
-                    .collect();
-                serde_json::json!({
-                    "id": run.id,
-                    "name": run.name,
-                    "mode": run.mode,
-                    "status": run.status.as_str(),
-                    "started": time_text(Some(run.created_at)),
-                    "finished": run.finished_at.map(|t| time_text(Some(t))),
-                    "jobs": summary.counts.values().sum::<u64>(),
-                    "counts": counts,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(list));
+        println!("{}", runs_json(&runs));
         return Ok(Outcome::Success);
     }
     if runs.is_empty() {
@@ -231,6 +207,34 @@ pub fn runs(args: RunsArgs) -> Result<Outcome, Error> {
         println!("{line}");
     }
     Ok(Outcome::Success)
+}
+
+/// `runs --json`: one array, each run with its counts per state.
+fn runs_json(runs: &[crate::store::RunSummary]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|summary| {
+            let run = &summary.run;
+            let counts: serde_json::Map<String, serde_json::Value> = JobState::ALL
+                .iter()
+                .map(|s| {
+                    let n = summary.counts.get(s).copied().unwrap_or(0);
+                    (s.as_str().to_owned(), n.into())
+                })
+                .collect();
+            serde_json::json!({
+                "id": run.id,
+                "name": run.name,
+                "mode": run.mode,
+                "status": run.status.as_str(),
+                "started": time_text(Some(run.created_at)),
+                "finished": run.finished_at.map(|t| time_text(Some(t))),
+                "jobs": summary.counts.values().sum::<u64>(),
+                "counts": counts,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
 }
 
 fn time_text(ms: Option<i64>) -> String {

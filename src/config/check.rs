@@ -86,6 +86,8 @@ pub fn seconds_within(
         })
 }
 
+// The table's checks take `&T` for a setting of type `T`; for a URL, `T` is `String`.
+#[allow(clippy::ptr_arg)]
 /// The base URL: http(s), no user info (`https://user:pw@host`): Smile ID authenticates by
 /// signature, and a password in the URL would be echoed in errors and stored with the run.
 pub fn base_url(s: &Setting, url: &String) -> Result<(), ConfigError> {
@@ -106,6 +108,7 @@ pub fn base_url(s: &Setting, url: &String) -> Result<(), ConfigError> {
 }
 
 /// A URL without user info (`user:password@`).
+#[allow(clippy::ptr_arg)] // `&T` with `T = String`, as the table passes it
 pub fn no_user_info(s: &Setting, url: &String) -> Result<(), ConfigError> {
     if has_user_info(url) {
         return Err(s.invalid(format!(

@@ -154,7 +154,7 @@ struct Bound {
 /// What [`bind`] found: a run to work, or a finished one (nothing to do).
 enum Binding {
     Run(Box<Bound>),
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// Runs the request to its end. Holds the database lock throughout.
@@ -162,7 +162,7 @@ pub async fn execute(request: Invocation) -> Result<Finished, Error> {
     let started = Instant::now();
     let mut bound = match bind(&request)? {
         Binding::Run(bound) => *bound,
-        Binding::Finished(finished) => return Ok(finished),
+        Binding::Finished(finished) => return Ok(*finished),
     };
     stage(&mut bound).await?;
     let ran = run_engine(&request, bound, started).await?;
@@ -190,12 +190,12 @@ fn bind(request: &Invocation) -> Result<Binding, Error> {
                 false,
                 &format!("run {} is finished; nothing to resume", run.id),
             );
-            return Ok(Binding::Finished(Finished {
+            return Ok(Binding::Finished(Box::new(Finished {
                 run_id: run.id,
                 outcome: Outcome::Success,
                 report: plan.report,
                 metrics: None,
-            }));
+            })));
         }
         Some(run) => resume_run(&store, run, &settings, &plan.source, &fingerprint)?,
         None => {
