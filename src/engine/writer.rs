@@ -24,12 +24,9 @@ pub const MAX_BATCH_OPS: usize = 4096;
 
 /// How long a small batch without an intent waits for more, at most, before it commits.
 /// Each commit writes every page it touched to the WAL in full (4 KiB), and the tail pages
-/// of `events` and `jobs` and their indexes are touched by every commit: at 64 concurrent
-/// polls the batches held ~6 jobs and the process wrote 6.7-7.4 kB per job; lingering one
-/// step, 3.9-4.2 kB; up to four steps while jobs keep coming, 3.3 kB (the process's
-/// `wchar`, 100,000-job poll, BENCHMARKS.md), and this thread's CPU fell with it. A
-/// worker goes on to its next job before its turn commits, so the wait costs no request
-/// time.
+/// of `events` and `jobs` and their indexes are touched by every commit, so fewer, larger
+/// commits write fewer bytes per job and cost this thread less CPU. A worker goes on to
+/// its next job before its turn commits, so the wait costs no request time.
 pub const LINGER: Duration = Duration::from_millis(2);
 
 /// The linger goes in steps, and ends at the first step that brought nothing: committers

@@ -169,7 +169,7 @@ impl Mix {
     }
 }
 
-/// One manifest row (PRODUCT.md verify columns) and the result it must get.
+/// One verify manifest row and the result it must get.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedRow {
     pub country: String,
