@@ -153,8 +153,8 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
 }
 
 /// Sends the submission. `None`: the breaker tripped, the run is stopping, or the job was
-/// no longer queued when its intent was committed, and nothing was sent. For a queued job the intent is committed first (queued -> in_flight), once
-/// the request may leave.
+/// no longer queued when its intent was committed, and nothing was sent. For a queued job
+/// the intent is committed first (queued -> in_flight), once the request may leave.
 async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
     let Mode::Submit {
         endpoint,
