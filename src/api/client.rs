@@ -200,8 +200,8 @@ impl Signed for SignedResult {
 pub struct SmileClient {
     http: reqwest::Client,
     base_url: String,
-    /// Each endpoint's URL, parsed once (parsing it per request, IDNA host check included,
-    /// was 1.5% of a poll's CPU). `None`: not a URL; the request says why when sent.
+    /// Each endpoint's URL, parsed once rather than per request (parsing includes an IDNA
+    /// host check). `None`: not a URL; the request says why when sent.
     parsed: Arc<[Option<reqwest::Url>; Endpoint::ALL.len()]>,
     request_timeout: Duration,
     credentials: Credentials,

@@ -2,8 +2,9 @@
 //! what a batch runner should do about it.
 //!
 //! Three families share one number space: job_status call codes (23xx), request errors
-//! (22xx, 24xx) and job results (0xxx, 1xxx). A code's meaning here is the one API-FACTS.md
-//! and seed 004 give.
+//! (22xx, 24xx) and job results (0xxx, 1xxx). A code's meaning here is the one Smile ID's
+//! pages give: "Job Status Codes" (seeds 000 and 001), the Identity Verification result
+//! codes and the matching rules of seed 004.
 
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +103,7 @@ use Category::*;
 use CodeKind::*;
 use RetryClass::*;
 
-/// Every code API-FACTS.md and the seeds name.
+/// Every code Smile ID's documentation and the seeds name.
 pub const CATALOGUE: &[CodeInfo] = &[
     // job_status call codes (seeds 000 and 001, "Job Status Codes"). Every code but 2302
     // is an error, whether it comes in a signed 200 answer with `job_complete: false` or

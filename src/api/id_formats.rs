@@ -1,6 +1,6 @@
 //! The built-in table of id types: every (country, id_type) of seed 000's list and of
-//! API-FACTS.md, with the ID number regex Smile ID publishes for it (where it publishes
-//! one) and the fields a request for it needs beyond the common ones.
+//! Smile ID's "ID Number Regex" page, with the ID number regex Smile ID publishes for it
+//! (where it publishes one) and the fields a request for it needs beyond the common ones.
 //!
 //! The manifest validator refuses a row whose number fails its format before anything is
 //! sent (the server would answer 1014), and the sandbox answers 1014 for the same rows.
@@ -10,8 +10,7 @@
 //!
 //! Where each regex comes from: the "ID Number Regex" page of docs.usesmileid.com
 //! (Supported ID types > For Individuals > Using ID Number) for GH, KE, NG, ZA, UG and ZM
-//! TPIN, as copied into API-FACTS.md; the new types' own pages for the rest (noted on each
-//! row). A type without a published regex has `pattern: None`: any non-empty ID number is
+//! TPIN; the new types' own pages for the rest (noted on each row). A type without a published regex has `pattern: None`: any non-empty ID number is
 //! accepted and the API judges it.
 
 use std::sync::OnceLock;

@@ -39,8 +39,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::api::SmileClient;
 use crate::api::models::SignedResult;
+use crate::api::{Category, SmileClient};
 use crate::store::{
     EventKind, EventRecord, JobState, JobUpdate, ResultSource, Store, WriteOp, now_ms,
 };
@@ -474,103 +474,25 @@ pub fn timestamp_is_fresh(timestamp: &str, now_ms: i64, max_age: Duration) -> bo
     u128::from(skew) <= max_age.as_millis()
 }
 
-async fn receive(
-    State(rx): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: Body,
-) -> (StatusCode, &'static str) {
-    let refused = |why: Refusal, answer: (StatusCode, &'static str)| {
-        rx.tally.callbacks.count(why);
-        answer
+/// A status and text to answer a callback with.
+type Answer = (StatusCode, &'static str);
+
+/// Counts a refused callback by its reason, and answers it.
+fn refused(rx: &Receiver, why: Refusal, answer: Answer) -> Answer {
+    rx.tally.callbacks.count(why);
+    answer
+}
+
+async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Answer {
+    let (signed, now) = match authenticated(&rx, &headers, body).await {
+        Ok(a) => a,
+        Err(answer) => return answer,
     };
-    let body = match read_body(&rx, &headers, body).await {
-        Ok(b) => b,
-        Err(answer) => {
-            let why = match answer.0 {
-                StatusCode::SERVICE_UNAVAILABLE => Refusal::Busy,
-                StatusCode::REQUEST_TIMEOUT => Refusal::Slow,
-                _ => Refusal::Malformed,
-            };
-            return refused(why, answer);
-        }
+    let (row, state, seen) = match awaited_job(&rx, &signed) {
+        Ok(j) => j,
+        Err(answer) => return answer,
     };
-    let signed: SignedResult = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(_) => {
-            return refused(
-                Refusal::Malformed,
-                (StatusCode::BAD_REQUEST, "malformed callback body\n"),
-            );
-        }
-    };
-    drop(body);
-    if !rx.client.confirm_result(&signed) {
-        return refused(
-            Refusal::Signature,
-            (StatusCode::UNAUTHORIZED, "signature does not confirm\n"),
-        );
-    }
-    let now = now_ms();
-    if !timestamp_is_fresh(&signed.timestamp, now, rx.policy.max_age) {
-        return refused(
-            Refusal::Timestamp,
-            (
-                StatusCode::UNAUTHORIZED,
-                "timestamp missing, unreadable or outside the accepted window\n",
-            ),
-        );
-    }
-    let Some(params) = signed.result.partner_params.as_ref() else {
-        return refused(
-            Refusal::Malformed,
-            (
-                StatusCode::BAD_REQUEST,
-                "no PartnerParams in the callback\n",
-            ),
-        );
-    };
-    let job_id = params.job_id.clone();
     let pair = (signed.timestamp.clone(), signed.signature.clone());
-    let found = {
-        let reader = rx.reader.lock().unwrap_or_else(|p| p.into_inner());
-        tokio::task::block_in_place(|| {
-            let job = reader.job_by_job_id(rx.run_id, &job_id)?;
-            let seen = reader.callback_pair_seen(&pair.0, &pair.1)?;
-            Ok::<_, crate::store::StoreError>((job, seen))
-        })
-    };
-    let (row, user_id, state, seen) = match found {
-        Ok((Some((row, user_id, state)), seen)) => (row, user_id, state, seen),
-        Ok((None, _)) => {
-            return refused(
-                Refusal::UnknownJob,
-                (StatusCode::NOT_FOUND, "unknown job_id\n"),
-            );
-        }
-        Err(e) => {
-            tracing::error!("callback lookup failed: {e}");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
-        }
-    };
-    if user_id != params.user_id {
-        return refused(
-            Refusal::UnknownJob,
-            (StatusCode::NOT_FOUND, "unknown job\n"),
-        );
-    }
-    if state.is_final() {
-        // Smile ID delivering again what was recorded: answered 200 so it stops.
-        return refused(
-            Refusal::AlreadyFinal,
-            (StatusCode::OK, "already recorded\n"),
-        );
-    }
-    if state == JobState::Queued {
-        return refused(
-            Refusal::NotSent,
-            (StatusCode::CONFLICT, "this job was not sent\n"),
-        );
-    }
     // The pair is taken in memory before anything is written: of two copies posted at
     // once, one passes.
     if seen
@@ -581,6 +503,7 @@ async fn receive(
             .insert(pair.clone())
     {
         return refused(
+            &rx,
             Refusal::Replay,
             (
                 StatusCode::CONFLICT,
@@ -599,6 +522,116 @@ async fn receive(
     answer
 }
 
+/// The callback's signed result, once its body is read whole, parses, confirms with our
+/// key and carries a fresh timestamp; with the time it was judged at.
+async fn authenticated(
+    rx: &Receiver,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(SignedResult, i64), Answer> {
+    let body = match read_body(rx, headers, body).await {
+        Ok(b) => b,
+        Err(answer) => {
+            let why = match answer.0 {
+                StatusCode::SERVICE_UNAVAILABLE => Refusal::Busy,
+                StatusCode::REQUEST_TIMEOUT => Refusal::Slow,
+                _ => Refusal::Malformed,
+            };
+            return Err(refused(rx, why, answer));
+        }
+    };
+    let signed: SignedResult = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(_) => {
+            return Err(refused(
+                rx,
+                Refusal::Malformed,
+                (StatusCode::BAD_REQUEST, "malformed callback body\n"),
+            ));
+        }
+    };
+    drop(body);
+    if !rx.client.confirm_result(&signed) {
+        return Err(refused(
+            rx,
+            Refusal::Signature,
+            (StatusCode::UNAUTHORIZED, "signature does not confirm\n"),
+        ));
+    }
+    let now = now_ms();
+    if !timestamp_is_fresh(&signed.timestamp, now, rx.policy.max_age) {
+        return Err(refused(
+            rx,
+            Refusal::Timestamp,
+            (
+                StatusCode::UNAUTHORIZED,
+                "timestamp missing, unreadable or outside the accepted window\n",
+            ),
+        ));
+    }
+    Ok((signed, now))
+}
+
+/// The run's job a confirmed callback names (its row and state), if it was sent and is
+/// not final; and whether the callback's (timestamp, signature) pair is in the store.
+fn awaited_job(rx: &Receiver, signed: &SignedResult) -> Result<(i64, JobState, bool), Answer> {
+    let Some(params) = signed.result.partner_params.as_ref() else {
+        return Err(refused(
+            rx,
+            Refusal::Malformed,
+            (
+                StatusCode::BAD_REQUEST,
+                "no PartnerParams in the callback\n",
+            ),
+        ));
+    };
+    let found = {
+        let reader = rx.reader.lock().unwrap_or_else(|p| p.into_inner());
+        tokio::task::block_in_place(|| {
+            let job = reader.job_by_job_id(rx.run_id, &params.job_id)?;
+            let seen = reader.callback_pair_seen(&signed.timestamp, &signed.signature)?;
+            Ok::<_, crate::store::StoreError>((job, seen))
+        })
+    };
+    let (row, user_id, state, seen) = match found {
+        Ok((Some((row, user_id, state)), seen)) => (row, user_id, state, seen),
+        Ok((None, _)) => {
+            return Err(refused(
+                rx,
+                Refusal::UnknownJob,
+                (StatusCode::NOT_FOUND, "unknown job_id\n"),
+            ));
+        }
+        Err(e) => {
+            tracing::error!("callback lookup failed: {e}");
+            return Err((StatusCode::SERVICE_UNAVAILABLE, "try again\n"));
+        }
+    };
+    if user_id != params.user_id {
+        return Err(refused(
+            rx,
+            Refusal::UnknownJob,
+            (StatusCode::NOT_FOUND, "unknown job\n"),
+        ));
+    }
+    if state.is_final() {
+        // Smile ID delivering again what was recorded: answered 200 so it stops.
+        return Err(refused(
+            rx,
+            Refusal::AlreadyFinal,
+            (StatusCode::OK, "already recorded\n"),
+        ));
+    }
+    if state == JobState::Queued {
+        return Err(refused(
+            rx,
+            Refusal::NotSent,
+            (StatusCode::CONFLICT, "this job was not sent\n"),
+        ));
+    }
+    Ok((row, state, seen))
+}
+
 /// Records an accepted callback: its pair, its event, and the claim (confirm) or the
 /// result itself (none).
 async fn record(
@@ -608,7 +641,7 @@ async fn record(
     signed: &SignedResult,
     (timestamp, signature): (String, String),
     now: i64,
-) -> (StatusCode, &'static str) {
+) -> Answer {
     let pair = WriteOp::CallbackPair {
         run_id: rx.run_id,
         row,
@@ -630,12 +663,13 @@ async fn record(
         })
     };
     let next = outcome::after_result(signed, ResultSource::Callback, JobState::Queued);
-    let ops = match next {
+    match next {
         // A final result to confirm: the job asks job_status now.
         Next::Final {
             code: Some(code), ..
         } if rx.policy.confirm == CallbackConfirm::JobStatus => {
-            vec![pair, event("claim"), WriteOp::Claim { row, code, at: now }]
+            let ops = vec![pair, event("claim"), WriteOp::Claim { row, code, at: now }];
+            commit_noted(rx, state, ops).await
         }
         Next::Final {
             state: to,
@@ -656,31 +690,45 @@ async fn record(
                 result,
                 at: now,
             });
-            return match rx
-                .writer
-                .commit(vec![pair, event("callback"), update])
-                .await
-            {
-                Ok(applied) => {
-                    rx.tally.callbacks.accepted.fetch_add(1, Ordering::Relaxed);
-                    if applied.last() == Some(&true) {
-                        rx.tally.transition(state, to);
-                        if let (true, Some(c)) = (to.is_final(), category) {
-                            rx.tally.categorise(c);
-                        }
-                    }
-                    (StatusCode::OK, "recorded\n")
-                }
-                Err(e) => {
-                    tracing::error!("cannot record a callback: {e}");
-                    (StatusCode::SERVICE_UNAVAILABLE, "try again\n")
-                }
-            };
+            let ops = vec![pair, event("callback"), update];
+            commit_result(rx, state, to, category, ops).await
         }
         // Not a final result (a pending or retryable code): noted; job_status polling
         // takes the job from here.
-        _ => vec![pair, event("callback")],
-    };
+        _ => commit_noted(rx, state, vec![pair, event("callback")]).await,
+    }
+}
+
+/// Commits a callback's final result, taken without confirmation (moving the job from
+/// `state` to `to`), and counts it.
+async fn commit_result(
+    rx: &Receiver,
+    state: JobState,
+    to: JobState,
+    category: Option<Category>,
+    ops: Vec<WriteOp>,
+) -> Answer {
+    match rx.writer.commit(ops).await {
+        Ok(applied) => {
+            rx.tally.callbacks.accepted.fetch_add(1, Ordering::Relaxed);
+            if applied.last() == Some(&true) {
+                rx.tally.transition(state, to);
+                if let (true, Some(c)) = (to.is_final(), category) {
+                    rx.tally.categorise(c);
+                }
+            }
+            (StatusCode::OK, "recorded\n")
+        }
+        Err(e) => {
+            tracing::error!("cannot record a callback: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again\n")
+        }
+    }
+}
+
+/// Commits a callback that leaves the job to job_status: a claim to confirm (the ops end
+/// with a `Claim`, which moves the job to awaiting), or a callback merely noted.
+async fn commit_noted(rx: &Receiver, state: JobState, ops: Vec<WriteOp>) -> Answer {
     let claim = matches!(ops.last(), Some(WriteOp::Claim { .. }));
     match rx.writer.commit(ops).await {
         Ok(applied) => {

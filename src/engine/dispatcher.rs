@@ -44,9 +44,8 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 
 /// Jobs handed out at once, per request slot: with a rate limit, and without. A job is
 /// handed out from the moment it is queued until its turn is committed, which is up to the
-/// writer's linger plus a commit after its answer; with 4 per slot, the workers of an
-/// unlimited 100,000-job poll found the queue empty at 8% of their jobs and the run took
-/// 3.88 s (mean of five), with 16 per slot 3.58 s (8 per slot: 3.75 s). With a rate limit
+/// writer's linger plus a commit after its answer, so without a rate limit a short queue
+/// leaves workers idle while their finished jobs wait for the commit. With a rate limit
 /// the limiter sets the pace, and a short queue keeps each job's state fresh when it is
 /// worked (a callback may finish a job that waits in the queue).
 const QUEUE_DEPTH: (usize, usize) = (4, 16);

@@ -137,36 +137,8 @@ pub async fn run(
     let (writer, turns, writer_thread) = writer::Writer::spawn(store);
     let (stop_receiver, receiver_stop) = watch::channel(false);
 
-    let callback_server = match (config.callback_listen, &mut config.mode) {
-        (Some(listen), Mode::Submit { callback_url, .. }) => {
-            let server = callbacks::CallbackServer::start(
-                listen,
-                config.run_id,
-                client.clone(),
-                writer.clone(),
-                Store::open_read_only(&db)?,
-                tally.clone(),
-                config.callback.clone(),
-                config.shutdown_grace,
-                receiver_stop,
-            )
-            .await
-            .map_err(|e| EngineError::Callback {
-                addr: listen,
-                reason: e.to_string(),
-            })?;
-            if callback_url.is_none() {
-                *callback_url = Some(format!(
-                    "http://{}{}",
-                    server.addr,
-                    callbacks::CALLBACK_PATH
-                ));
-            }
-            tracing::info!(addr = %server.addr, "callback receiver listening");
-            Some(server)
-        }
-        _ => None,
-    };
+    let callback_server =
+        start_receiver(&mut config, &client, &writer, &db, &tally, receiver_stop).await?;
 
     let deadline_at = config
         .deadline
@@ -198,22 +170,7 @@ pub async fn run(
     let _ = stop_receiver.send(true);
     if let Some(server) = callback_server {
         server.stopped().await;
-        let counts = &tally.callbacks;
-        // "replayed=31 stale=2": one readable field (a debug print of the pairs was
-        // neither JSON nor text).
-        let refused = counts
-            .snapshot()
-            .iter()
-            .map(|(why, n)| format!("{why}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        tracing::info!(
-            accepted = counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
-            confirmed = counts.confirmed.load(std::sync::atomic::Ordering::Relaxed),
-            mismatched = counts.mismatched.load(std::sync::atomic::Ordering::Relaxed),
-            refused = %refused,
-            "callback receiver stopped"
-        );
+        log_callback_counts(&tally);
     }
     let report = EngineEnd {
         stop: Stop::Drained,
@@ -231,4 +188,65 @@ pub async fn run(
         Some(Err(e)) => Err(e.into()),
         _ => Ok(EngineEnd { stop, ..report }),
     }
+}
+
+/// Starts the callback receiver of a submit run that listens for callbacks, and points
+/// the run's callback URL at it when none was given.
+async fn start_receiver(
+    config: &mut EngineConfig,
+    client: &SmileClient,
+    writer: &writer::Writer,
+    db: &std::path::Path,
+    tally: &Arc<Tally>,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<callbacks::CallbackServer>, EngineError> {
+    let (Some(listen), Mode::Submit { callback_url, .. }) =
+        (config.callback_listen, &mut config.mode)
+    else {
+        return Ok(None);
+    };
+    let server = callbacks::CallbackServer::start(
+        listen,
+        config.run_id,
+        client.clone(),
+        writer.clone(),
+        Store::open_read_only(db)?,
+        tally.clone(),
+        config.callback.clone(),
+        config.shutdown_grace,
+        stop,
+    )
+    .await
+    .map_err(|e| EngineError::Callback {
+        addr: listen,
+        reason: e.to_string(),
+    })?;
+    if callback_url.is_none() {
+        *callback_url = Some(format!(
+            "http://{}{}",
+            server.addr,
+            callbacks::CALLBACK_PATH
+        ));
+    }
+    tracing::info!(addr = %server.addr, "callback receiver listening");
+    Ok(Some(server))
+}
+
+/// Logs what the stopped callback receiver took and refused.
+fn log_callback_counts(tally: &Tally) {
+    let counts = &tally.callbacks;
+    // The refusals as one readable field, "replayed=31 stale=2".
+    let refused = counts
+        .snapshot()
+        .iter()
+        .map(|(why, n)| format!("{why}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    tracing::info!(
+        accepted = counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        confirmed = counts.confirmed.load(std::sync::atomic::Ordering::Relaxed),
+        mismatched = counts.mismatched.load(std::sync::atomic::Ordering::Relaxed),
+        refused = %refused,
+        "callback receiver stopped"
+    );
 }

@@ -1,5 +1,6 @@
-//! What one answer means for a job: the policy of PRODUCT.md's "Guarantees", as pure
-//! functions from an answer (or an error) to the job's next step.
+//! What one answer means for a job: which errors are retried with backoff, deferred or
+//! permanent, and when a result is final, as pure functions from an answer (or an error)
+//! to the job's next step.
 
 use std::time::Duration;
 

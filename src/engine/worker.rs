@@ -153,8 +153,8 @@ async fn work(ctx: &Ctx, mut job: DueJob) -> Result<(), WriteError> {
 }
 
 /// Sends the submission. `None`: the breaker tripped, the run is stopping, or the job was
-/// no longer queued when its intent was committed, and nothing was sent. For a queued job the intent is committed first (queued -> in_flight), once
-/// the request may leave.
+/// no longer queued when its intent was committed, and nothing was sent. For a queued job
+/// the intent is committed first (queued -> in_flight), once the request may leave.
 async fn submit(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Next> {
     let Mode::Submit {
         endpoint,
@@ -298,35 +298,10 @@ where
         // The run stopped while this request waited for its turn: nothing is sent.
         return None;
     }
-    if intent {
-        // Committed only now, after the slot, the breaker and the limiter: a job killed
-        // while waiting for them is still plainly queued, not an ambiguous in-flight one.
-        match ctx
-            .writer
-            .commit(vec![WriteOp::Intent {
-                row: job.row,
-                at: now_ms(),
-            }])
-            .await
-        {
-            Ok(applied) if applied.first() == Some(&true) => {
-                ctx.tally.transition(JobState::Queued, JobState::InFlight);
-            }
-            Ok(_) => {
-                // The job was no longer queued (a result recorded meanwhile, or another
-                // turn sent it): sending now would submit it twice. Nothing is sent and the
-                // turn ends with the job as the database has it.
-                tracing::debug!(
-                    row = job.row,
-                    "the intent to submit did not apply; not sending"
-                );
-                return None;
-            }
-            Err(e) => {
-                tracing::error!("cannot record the intent to submit; not sending: {e}");
-                return None;
-            }
-        }
+    // Committed only now, after the slot, the breaker and the limiter: a job killed
+    // while waiting for them is still plainly queued, not an ambiguous in-flight one.
+    if intent && !commit_intent(ctx, job).await {
+        return None;
     }
     ctx.tally.in_flight.fetch_add(1, Ordering::Relaxed);
     ctx.tally.requests.fetch_add(1, Ordering::Relaxed);
@@ -339,12 +314,56 @@ where
         Ok(_) => Health::Healthy,
         Err(e) => outcome::health_of_error(e),
     });
-    let event = EventRecord {
+    let event = answer_event(ctx, job, kind, &answer, latency);
+    Some((answer, event))
+}
+
+/// Commits the intent to submit (queued -> in_flight). False when nothing may be sent.
+async fn commit_intent(ctx: &Ctx, job: &DueJob) -> bool {
+    match ctx
+        .writer
+        .commit(vec![WriteOp::Intent {
+            row: job.row,
+            at: now_ms(),
+        }])
+        .await
+    {
+        Ok(applied) if applied.first() == Some(&true) => {
+            ctx.tally.transition(JobState::Queued, JobState::InFlight);
+            true
+        }
+        Ok(_) => {
+            // The job was no longer queued (a result recorded meanwhile, or another
+            // turn sent it): sending now would submit it twice. Nothing is sent and the
+            // turn ends with the job as the database has it.
+            tracing::debug!(
+                row = job.row,
+                "the intent to submit did not apply; not sending"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::error!("cannot record the intent to submit; not sending: {e}");
+            false
+        }
+    }
+}
+
+/// The event of one request: how it was answered and how long it took; its outcome is
+/// set once the answer is judged.
+fn answer_event<T>(
+    ctx: &Ctx,
+    job: &DueJob,
+    kind: EventKind,
+    answer: &Result<T, ApiError>,
+    latency: Duration,
+) -> EventRecord {
+    EventRecord {
         run_id: ctx.config.run_id,
         row: job.row,
         at: now_ms(),
         kind,
-        http_status: match &answer {
+        http_status: match answer {
             Ok(_) => Some(200),
             Err(e) => e.http_status(),
         },
@@ -355,8 +374,7 @@ where
         outcome: "",
         error: answer.as_ref().err().map(|e| format!("{}: {e}", e.kind())),
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
-    };
-    Some((answer, event))
+    }
 }
 
 /// Counts a request by its endpoint and how it was answered (job_status calls apart).
@@ -431,71 +449,97 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next, sent: WorkedTurn) -> JobUpdate
             code,
             error,
         } => {
-            let mut update = JobUpdate {
+            let update = JobUpdate {
                 state,
                 last_code: code,
                 last_error: error,
                 ..base
             };
-            let delay = match wait {
-                Wait::Retry(server) => {
-                    // A failed submission was counted when sent; a failed job_status call
-                    // (a poll run, or checking an unsure submission) counts here.
-                    let attempts = if sent.submissions > 0 {
-                        job.attempts + sent.submissions
-                    } else {
-                        job.attempts + 1
-                    };
-                    update.attempts = Some(attempts);
-                    ctx.tally.retries.fetch_add(1, Ordering::Relaxed);
-                    if attempts >= i64::from(ctx.config.max_attempts) {
-                        update.state = JobState::GaveUp;
-                        update.last_error = Some(format!(
-                            "gave up after {attempts} attempts: {}",
-                            update.last_error.as_deref().unwrap_or("no answer")
-                        ));
-                        return update;
-                    }
-                    ctx.config.backoff.retry_delay(attempts as u32, server)
-                }
-                Wait::Poll => {
-                    let polls = job.polls + sent.status_calls.max(1);
-                    update.polls = Some(polls);
-                    ctx.config.backoff.poll_delay(polls as u32)
-                }
-                Wait::Fixed(d) => d,
-            };
-            update.next_attempt_at = now.saturating_add(millis(delay));
-            if let Some(limit) = result_limit(ctx, job, update.state)
-                && update.next_attempt_at > limit
-            {
-                if now < limit {
-                    // The next turn would come after the limit: one last ask at the limit
-                    // itself, so a result that came in between is not missed.
-                    update.next_attempt_at = limit;
-                    return update;
-                }
-                update.state = JobState::GaveUp;
-                update.last_error = Some(format!(
-                    "still pending at the deadline ({} s after the first request): {}",
-                    ctx.config.result_timeout.as_secs(),
-                    update.last_error.as_deref().unwrap_or("no result")
-                ));
-                return update;
-            }
-            if ctx.deadline_at.is_some_and(|d| update.next_attempt_at > d) {
-                update.state = JobState::GaveUp;
-                update.last_error = Some(format!(
-                    "not final at the deadline: its next turn ({} s from now) would come \
-                     after the run's --deadline: {}",
-                    delay.as_secs(),
-                    update.last_error.as_deref().unwrap_or("still pending")
-                ));
-            }
-            update
+            scheduled(ctx, job, update, wait, sent, now)
         }
         Next::ReadStatus | Next::Resubmit => base,
     }
+}
+
+/// Schedules a job's next turn after `wait`, or gives it up: its attempts spent, its
+/// result's time limit passed, or its next turn after the run's deadline.
+fn scheduled(
+    ctx: &Ctx,
+    job: &DueJob,
+    mut update: JobUpdate,
+    wait: Wait,
+    sent: WorkedTurn,
+    now: i64,
+) -> JobUpdate {
+    let delay = match wait {
+        Wait::Retry(server) => {
+            // A failed submission was counted when sent; a failed job_status call
+            // (a poll run, or checking an unsure submission) counts here.
+            let attempts = if sent.submissions > 0 {
+                job.attempts + sent.submissions
+            } else {
+                job.attempts + 1
+            };
+            update.attempts = Some(attempts);
+            ctx.tally.retries.fetch_add(1, Ordering::Relaxed);
+            if attempts >= i64::from(ctx.config.max_attempts) {
+                update.state = JobState::GaveUp;
+                update.last_error = Some(format!(
+                    "gave up after {attempts} attempts: {}",
+                    update.last_error.as_deref().unwrap_or("no answer")
+                ));
+                return update;
+            }
+            ctx.config.backoff.retry_delay(attempts as u32, server)
+        }
+        Wait::Poll => {
+            let polls = job.polls + sent.status_calls.max(1);
+            update.polls = Some(polls);
+            ctx.config.backoff.poll_delay(polls as u32)
+        }
+        Wait::Fixed(d) => d,
+    };
+    update.next_attempt_at = now.saturating_add(millis(delay));
+    within_limits(ctx, job, update, delay, now)
+}
+
+/// Gives up a job whose next turn (`delay` from now) would come after its result's time
+/// limit or the run's deadline; a turn past the limit is moved to the limit itself when
+/// that is still ahead.
+fn within_limits(
+    ctx: &Ctx,
+    job: &DueJob,
+    mut update: JobUpdate,
+    delay: Duration,
+    now: i64,
+) -> JobUpdate {
+    if let Some(limit) = result_limit(ctx, job, update.state)
+        && update.next_attempt_at > limit
+    {
+        if now < limit {
+            // The next turn would come after the limit: one last ask at the limit
+            // itself, so a result that came in between is not missed.
+            update.next_attempt_at = limit;
+            return update;
+        }
+        update.state = JobState::GaveUp;
+        update.last_error = Some(format!(
+            "still pending at the deadline ({} s after the first request): {}",
+            ctx.config.result_timeout.as_secs(),
+            update.last_error.as_deref().unwrap_or("no result")
+        ));
+        return update;
+    }
+    if ctx.deadline_at.is_some_and(|d| update.next_attempt_at > d) {
+        update.state = JobState::GaveUp;
+        update.last_error = Some(format!(
+            "not final at the deadline: its next turn ({} s from now) would come \
+             after the run's --deadline: {}",
+            delay.as_secs(),
+            update.last_error.as_deref().unwrap_or("still pending")
+        ));
+    }
+    update
 }
 
 /// When a job that was sent (or, in a poll run, asked about) stops waiting for its

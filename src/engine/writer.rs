@@ -24,12 +24,9 @@ pub const MAX_BATCH_OPS: usize = 4096;
 
 /// How long a small batch without an intent waits for more, at most, before it commits.
 /// Each commit writes every page it touched to the WAL in full (4 KiB), and the tail pages
-/// of `events` and `jobs` and their indexes are touched by every commit: at 64 concurrent
-/// polls the batches held ~6 jobs and the process wrote 6.7-7.4 kB per job; lingering one
-/// step, 3.9-4.2 kB; up to four steps while jobs keep coming, 3.3 kB (the process's
-/// `wchar`, 100,000-job poll, BENCHMARKS.md), and this thread's CPU fell with it. A
-/// worker goes on to its next job before its turn commits, so the wait costs no request
-/// time.
+/// of `events` and `jobs` and their indexes are touched by every commit, so fewer, larger
+/// commits write fewer bytes per job and cost this thread less CPU. A worker goes on to
+/// its next job before its turn commits, so the wait costs no request time.
 pub const LINGER: Duration = Duration::from_millis(2);
 
 /// The linger goes in steps, and ends at the first step that brought nothing: committers
@@ -142,47 +139,21 @@ impl Writer {
     }
 }
 
+/// Where each message's ops sit in a batch (`start..end`), and whom to tell.
+type Senders = Vec<(usize, usize, Reply)>;
+
 fn run(
     mut store: Store,
     mut rx: mpsc::Receiver<Message>,
     turns: mpsc::UnboundedSender<Committed>,
 ) -> Result<Store, StoreError> {
     let mut batch: Vec<WriteOp> = Vec::new();
-    let mut senders: Vec<(usize, usize, Reply)> = Vec::new();
+    let mut senders: Senders = Vec::new();
     let mut failure: Option<StoreError> = None;
     while let Some(first) = rx.blocking_recv() {
         batch.clear();
         senders.clear();
-        let mut push = |m: Message, batch: &mut Vec<WriteOp>| {
-            let start = batch.len();
-            batch.extend(m.ops);
-            senders.push((start, batch.len(), m.reply));
-        };
-        push(first, &mut batch);
-        let mut drain = |batch: &mut Vec<WriteOp>| {
-            while batch.len() < MAX_BATCH_OPS {
-                match rx.try_recv() {
-                    Ok(m) => push(m, batch),
-                    Err(_) => break,
-                }
-            }
-        };
-        drain(&mut batch);
-        let is_intent = |op: &WriteOp| matches!(op, WriteOp::Intent { .. });
-        let mut lingered = Duration::ZERO;
-        let mut seen = 0;
-        while lingered < LINGER
-            && batch.len() < LINGER_BELOW
-            && !batch[seen..].iter().any(is_intent)
-        {
-            seen = batch.len();
-            std::thread::sleep(LINGER_STEP);
-            lingered += LINGER_STEP;
-            drain(&mut batch);
-            if batch.len() == seen {
-                break;
-            }
-        }
+        gather(first, &mut rx, &mut batch, &mut senders);
         if let Some(first) = &failure {
             // After a failed commit nothing more is written: the run stops and resumes
             // from what was committed. Later senders learn the first failure's cause, so
@@ -195,23 +166,7 @@ fn run(
             continue;
         }
         match store.apply(&batch) {
-            Ok(applied) => {
-                let mut done = Vec::new();
-                for (start, end, reply) in senders.drain(..) {
-                    match reply {
-                        Reply::None => {}
-                        Reply::Ack(ack) => {
-                            let _ = ack.send(Ok(applied[start..end].to_vec()));
-                        }
-                        // The update is the turn's last op; a turn without ops changed nothing.
-                        Reply::Turn(turn) => done.push((turn, end > start && applied[end - 1])),
-                    }
-                }
-                if !done.is_empty() {
-                    // The dispatcher may have stopped listening (it has stopped the run).
-                    let _ = turns.send(Ok(done));
-                }
-            }
+            Ok(applied) => report(&applied, &mut senders, &turns),
             Err(e) => {
                 refuse(&mut senders, &turns, &e.to_string());
                 failure = Some(e);
@@ -224,12 +179,69 @@ fn run(
     }
 }
 
-/// Tells every sender of a batch that was not committed why.
-fn refuse(
-    senders: &mut Vec<(usize, usize, Reply)>,
-    turns: &mpsc::UnboundedSender<Committed>,
-    why: &str,
+/// Gathers a batch: `first`, what is already queued behind it, and, for a small batch
+/// without an intent, what comes while it lingers (in steps, until a step brings nothing).
+fn gather(
+    first: Message,
+    rx: &mut mpsc::Receiver<Message>,
+    batch: &mut Vec<WriteOp>,
+    senders: &mut Senders,
 ) {
+    push(first, batch, senders);
+    drain(rx, batch, senders);
+    let is_intent = |op: &WriteOp| matches!(op, WriteOp::Intent { .. });
+    let mut lingered = Duration::ZERO;
+    let mut seen = 0;
+    while lingered < LINGER && batch.len() < LINGER_BELOW && !batch[seen..].iter().any(is_intent) {
+        seen = batch.len();
+        std::thread::sleep(LINGER_STEP);
+        lingered += LINGER_STEP;
+        drain(rx, batch, senders);
+        if batch.len() == seen {
+            break;
+        }
+    }
+}
+
+/// Adds a message's ops to the batch.
+fn push(m: Message, batch: &mut Vec<WriteOp>, senders: &mut Senders) {
+    let start = batch.len();
+    batch.extend(m.ops);
+    senders.push((start, batch.len(), m.reply));
+}
+
+/// Adds the messages already queued, up to [`MAX_BATCH_OPS`].
+fn drain(rx: &mut mpsc::Receiver<Message>, batch: &mut Vec<WriteOp>, senders: &mut Senders) {
+    while batch.len() < MAX_BATCH_OPS {
+        match rx.try_recv() {
+            Ok(m) => push(m, batch, senders),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Tells every sender of a committed batch what took effect: acks get their ops' results,
+/// the turns go to the dispatcher in one message.
+fn report(applied: &[bool], senders: &mut Senders, turns: &mpsc::UnboundedSender<Committed>) {
+    let mut done = Vec::new();
+    for (start, end, reply) in senders.drain(..) {
+        match reply {
+            Reply::None => {}
+            Reply::Ack(ack) => {
+                let _ = ack.send(Ok(applied[start..end].to_vec()));
+            }
+            // The update is the turn's last op; a turn without ops changed nothing.
+            Reply::Turn(turn) => done.push((turn, end > start && applied[end - 1])),
+        }
+    }
+    if !done.is_empty() {
+        // The dispatcher may have stopped listening (it has stopped the run).
+        let _ = turns.send(Ok(done));
+    }
+}
+
+/// Tells every sender of a batch that was not committed why.
+fn refuse(senders: &mut Senders, turns: &mpsc::UnboundedSender<Committed>, why: &str) {
     let mut any_turn = false;
     for (_, _, reply) in senders.drain(..) {
         match reply {

@@ -70,111 +70,152 @@ pub fn read<E>(
     kind: RowKind,
     handle: &mut impl FnMut(&Columns, RawRow) -> Result<(), super::ReadError<E>>,
 ) -> Result<(), super::ReadError<E>> {
-    let shown = path.display().to_string();
-    // Records end at '\n' only: with the default CRLF terminator the csv crate reports the
-    // line of every record after the first one short by one in CRLF files. A '\r' before
-    // the '\n' is then part of the last cell, and cells are trimmed.
-    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let limit = std::rc::Rc::new(std::cell::Cell::new((MAX_HEADER_BYTES + BUFFER) as u64));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(BUFFER)
-        .from_reader(Capped {
-            inner: open(path)?,
-            read: read.clone(),
-            limit: limit.clone(),
-        });
+    let mut csv = CappedCsv::open(path)?;
     let mut record = csv::ByteRecord::new();
-    let mut in_header = true;
-    let csv_error = |e: csv::Error, in_header: bool, start_line: u64| match e.kind() {
-        csv::ErrorKind::Io(_) if read.get() >= limit.get() => {
-            if in_header {
-                ManifestError::HeaderTooLong {
-                    path: shown.clone(),
-                    max: MAX_HEADER_BYTES,
-                    columns: MAX_COLUMNS,
-                }
-            } else {
-                ManifestError::RecordTooLong {
-                    path: shown.clone(),
-                    line: start_line,
-                    max: max_record_bytes(),
-                    columns: MAX_COLUMNS,
-                    field: MAX_FIELD_BYTES,
-                }
-            }
-        }
-        csv::ErrorKind::Io(_) => unreadable(path, &e),
-        _ => ManifestError::Csv {
-            path: shown.clone(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
-            reason: e.to_string(),
-        },
-    };
-
-    if !reader
-        .read_byte_record(&mut record)
-        .map_err(|e| csv_error(e, in_header, 1))?
-    {
-        return Err(ManifestError::Empty { path: shown }.into());
-    }
-    if reader.position().byte() > MAX_HEADER_BYTES as u64 {
-        return Err(ManifestError::HeaderTooLong {
-            path: shown,
-            max: MAX_HEADER_BYTES,
-            columns: MAX_COLUMNS,
-        }
-        .into());
-    }
-    in_header = false;
-    let mut header = Vec::with_capacity(record.len());
-    for (i, field) in record.iter().enumerate() {
-        let field = if i == 0 {
-            field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
-        } else {
-            field
-        };
-        let name = std::str::from_utf8(field).map_err(|_| ManifestError::HeaderEncoding {
-            path: shown.clone(),
-        })?;
-        header.push(name.to_owned());
-    }
-    let columns = Columns::new(&shown, header, kind)?;
-
+    let columns = csv.header(&mut record, kind)?;
     loop {
         // One record may take its own bound, plus what the crate has read ahead.
-        let start = reader.position().clone();
-        limit.set(start.byte() + (max_record_bytes() + BUFFER) as u64);
-        match reader.read_byte_record(&mut record) {
+        let start = csv.reader.position().clone();
+        csv.limit
+            .set(start.byte() + (max_record_bytes() + BUFFER) as u64);
+        match csv.reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(e, in_header, start.line()).into()),
+            Err(e) => return Err(csv.error(e, false, start.line()).into()),
         }
         let line = record.position().map(|p| p.line() as i64).unwrap_or(0);
         if is_blank(&record) {
             continue;
         }
-        let mut error = None;
-        let cells = record
-            .iter()
-            .enumerate()
-            .map(|(i, field)| match std::str::from_utf8(field) {
-                Ok(s) => s.to_owned(),
-                Err(_) => {
-                    error.get_or_insert_with(|| RowError {
-                        line,
-                        field: header_name(&columns, i),
-                        reason: "is not valid UTF-8".into(),
-                    });
-                    String::from_utf8_lossy(field).into_owned()
-                }
-            })
-            .collect();
-        handle(&columns, RawRow { line, cells, error })?;
+        handle(&columns, raw_row(&record, line, &columns))?;
     }
     Ok(())
+}
+
+/// The csv crate's reader over a [`Capped`] file, with the cap's counters.
+struct CappedCsv<'p> {
+    path: &'p Path,
+    shown: String,
+    reader: csv::Reader<Capped<File>>,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<'p> CappedCsv<'p> {
+    /// Opens the file, capped at the header's bound until the header is read.
+    fn open(path: &'p Path) -> Result<Self, ManifestError> {
+        // Records end at '\n' only: with the default CRLF terminator the csv crate reports
+        // the line of every record after the first one short by one in CRLF files. A '\r'
+        // before the '\n' is then part of the last cell, and cells are trimmed.
+        let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let limit = std::rc::Rc::new(std::cell::Cell::new((MAX_HEADER_BYTES + BUFFER) as u64));
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .buffer_capacity(BUFFER)
+            .from_reader(Capped {
+                inner: open(path)?,
+                read: read.clone(),
+                limit: limit.clone(),
+            });
+        Ok(Self {
+            path,
+            shown: path.display().to_string(),
+            reader,
+            read,
+            limit,
+        })
+    }
+
+    /// What a csv error means: a record over its bound (the cap refused to read on), an
+    /// I/O error, or malformed CSV.
+    fn error(&self, e: csv::Error, in_header: bool, start_line: u64) -> ManifestError {
+        match e.kind() {
+            csv::ErrorKind::Io(_) if self.read.get() >= self.limit.get() => {
+                if in_header {
+                    ManifestError::HeaderTooLong {
+                        path: self.shown.clone(),
+                        max: MAX_HEADER_BYTES,
+                        columns: MAX_COLUMNS,
+                    }
+                } else {
+                    ManifestError::RecordTooLong {
+                        path: self.shown.clone(),
+                        line: start_line,
+                        max: max_record_bytes(),
+                        columns: MAX_COLUMNS,
+                        field: MAX_FIELD_BYTES,
+                    }
+                }
+            }
+            csv::ErrorKind::Io(_) => unreadable(self.path, &e),
+            _ => ManifestError::Csv {
+                path: self.shown.clone(),
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// Reads the header (the first record, a UTF-8 BOM stripped) into its columns.
+    fn header(
+        &mut self,
+        record: &mut csv::ByteRecord,
+        kind: RowKind,
+    ) -> Result<Columns, ManifestError> {
+        if !self
+            .reader
+            .read_byte_record(record)
+            .map_err(|e| self.error(e, true, 1))?
+        {
+            return Err(ManifestError::Empty {
+                path: self.shown.clone(),
+            });
+        }
+        if self.reader.position().byte() > MAX_HEADER_BYTES as u64 {
+            return Err(ManifestError::HeaderTooLong {
+                path: self.shown.clone(),
+                max: MAX_HEADER_BYTES,
+                columns: MAX_COLUMNS,
+            });
+        }
+        let mut header = Vec::with_capacity(record.len());
+        for (i, field) in record.iter().enumerate() {
+            let field = if i == 0 {
+                field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
+            } else {
+                field
+            };
+            let name = std::str::from_utf8(field).map_err(|_| ManifestError::HeaderEncoding {
+                path: self.shown.clone(),
+            })?;
+            header.push(name.to_owned());
+        }
+        Columns::new(&self.shown, header, kind)
+    }
+}
+
+/// A record's cells as text; a cell that is not UTF-8 is kept lossily and the row carries
+/// the error (its first such field).
+fn raw_row(record: &csv::ByteRecord, line: i64, columns: &Columns) -> RawRow {
+    let mut error = None;
+    let cells = record
+        .iter()
+        .enumerate()
+        .map(|(i, field)| match std::str::from_utf8(field) {
+            Ok(s) => s.to_owned(),
+            Err(_) => {
+                error.get_or_insert_with(|| RowError {
+                    line,
+                    field: header_name(columns, i),
+                    reason: "is not valid UTF-8".into(),
+                });
+                String::from_utf8_lossy(field).into_owned()
+            }
+        })
+        .collect();
+    RawRow { line, cells, error }
 }
 
 /// A line with nothing on it. The csv crate skips empty lines itself, but records end at

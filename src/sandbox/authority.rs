@@ -10,7 +10,7 @@ use crate::api::models::{IdInfo, PartnerParams, VerifyResult};
 
 use super::matching::Comparison;
 use super::names;
-use super::registry::Registry;
+use super::registry::{Person, Registry};
 
 /// A finished job's result, before it is signed for one answer or callback.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,55 +58,10 @@ impl Authority {
         enhanced: bool,
         available: bool,
     ) -> Verdict {
-        let base = |code: &'static str, text: &str, acts: BTreeMap<String, Value>| {
-            let mut extra = Map::new();
-            extra.insert("JSONVersion".into(), json!("1.0.0"));
-            VerifyResult {
-                smile_job_id: None,
-                partner_params: Some(partner_params.clone()),
-                result_type: Some("ID Verification".into()),
-                result_text: Some(text.to_owned()),
-                result_code: Some(code.to_owned()),
-                is_final_result: Some("true".into()),
-                actions: Some(acts),
-                confidence_value: None,
-                // Seed 004's example spells it this way; a faithful copy keeps the typo.
-                source: Some(
-                    if enhanced {
-                        "ID API"
-                    } else {
-                        "ID Verificaiton"
-                    }
-                    .into(),
-                ),
-                extra,
-            }
+        let shape = ResultShape {
+            partner_params,
+            enhanced,
         };
-        let not_done = |verify: &str| {
-            if enhanced {
-                actions(&[
-                    ("Verify_ID_Number", verify),
-                    ("Return_Personal_Info", "Not Returned"),
-                ])
-            } else {
-                actions(&[
-                    ("Return_Personal_Info", "Not Applicable"),
-                    ("Verify_ID_Number", verify),
-                    ("Names", "Not Done"),
-                    ("DOB", "Not Done"),
-                    ("Gender", "Not Done"),
-                    ("Phone_Number", "Not Done"),
-                    ("ID_Verification", "Not Done"),
-                ])
-            }
-        };
-        let error = |code: &'static str, text: &str, verify: &str| Verdict {
-            result_code: code,
-            success: false,
-            is_error: true,
-            result: base(code, text, not_done(verify)),
-        };
-
         if super::id_numbers::authority_check(
             &id_info.country,
             &id_info.id_type,
@@ -114,10 +69,10 @@ impl Authority {
         )
         .is_err()
         {
-            return error("1014", "Error - Unsupported ID number format", "Not Done");
+            return shape.error("1014", "Error - Unsupported ID number format", "Not Done");
         }
         if !available {
-            return error(
+            return shape.error(
                 "1015",
                 "Error - Queried Database Unavailable",
                 "Issuer Unavailable",
@@ -127,51 +82,66 @@ impl Authority {
             self.registry
                 .lookup(&id_info.country, &id_info.id_type, &id_info.id_number)
         else {
-            let mut acts = not_done("Not Verified");
-            if !enhanced {
-                acts.insert("ID_Verification".into(), json!("Invalid ID"));
-            }
-            let mut result = base("1013", "Invalid ID", acts);
-            result.smile_job_id = Some(self.smile_job_id());
-            return Verdict {
-                result_code: "1013",
-                success: false,
-                is_error: false,
-                result,
-            };
+            return self.invalid_id(&shape);
         };
-
         if enhanced {
-            let acts = actions(&[
-                ("Verify_ID_Number", "Verified"),
-                ("Return_Personal_Info", "Returned"),
-            ]);
-            let mut result = base("1012", "ID Validated", acts);
-            result.smile_job_id = Some(self.smile_job_id());
-            let fields = [
-                ("FullName", person.full_name()),
-                ("FirstName", person.first_name.clone()),
-                ("MiddleName", person.middle_name.clone()),
-                ("LastName", person.last_name.clone()),
-                ("DOB", person.dob.clone()),
-                ("Gender", person.gender.clone()),
-                ("PhoneNumber", person.phone_number.clone()),
-                ("IDType", person.id_type.clone()),
-                ("IDNumber", person.id_number.clone()),
-                ("Country", names::country_name(&person.country).to_owned()),
-                ("ExpirationDate", "Not Available".to_owned()),
-            ];
-            for (k, v) in fields {
-                result.extra.insert(k.into(), Value::String(v));
-            }
-            return Verdict {
-                result_code: "1012",
-                success: true,
-                is_error: false,
-                result,
-            };
+            self.personal_info(&shape, person)
+        } else {
+            self.compared(&shape, id_info, person)
         }
+    }
 
+    /// 1013: the ID number is not in the registry.
+    fn invalid_id(&self, shape: &ResultShape<'_>) -> Verdict {
+        let mut acts = shape.not_done("Not Verified");
+        if !shape.enhanced {
+            acts.insert("ID_Verification".into(), json!("Invalid ID"));
+        }
+        let mut result = shape.result("1013", "Invalid ID", acts);
+        result.smile_job_id = Some(self.smile_job_id());
+        Verdict {
+            result_code: "1013",
+            success: false,
+            is_error: false,
+            result,
+        }
+    }
+
+    /// Enhanced KYC (1012): the person's data as the authority holds it.
+    fn personal_info(&self, shape: &ResultShape<'_>, person: &Person) -> Verdict {
+        let acts = actions(&[
+            ("Verify_ID_Number", "Verified"),
+            ("Return_Personal_Info", "Returned"),
+        ]);
+        let mut result = shape.result("1012", "ID Validated", acts);
+        result.smile_job_id = Some(self.smile_job_id());
+        let fields = [
+            ("FullName", person.full_name()),
+            ("FirstName", person.first_name.clone()),
+            ("MiddleName", person.middle_name.clone()),
+            ("LastName", person.last_name.clone()),
+            ("DOB", person.dob.clone()),
+            ("Gender", person.gender.clone()),
+            ("PhoneNumber", person.phone_number.clone()),
+            ("IDType", person.id_type.clone()),
+            ("IDNumber", person.id_number.clone()),
+            ("Country", names::country_name(&person.country).to_owned()),
+            ("ExpirationDate", "Not Available".to_owned()),
+        ];
+        for (k, v) in fields {
+            result.extra.insert(k.into(), Value::String(v));
+        }
+        Verdict {
+            result_code: "1012",
+            success: true,
+            is_error: false,
+            result,
+        }
+    }
+
+    /// Basic KYC (1020/1021/1022): the request's fields compared with the person's, by
+    /// seed 004's matching rules.
+    fn compared(&self, shape: &ResultShape<'_>, id_info: &IdInfo, person: &Person) -> Verdict {
         let c = Comparison::of(id_info, person);
         let overall = c.overall();
         let acts = actions(&[
@@ -183,13 +153,83 @@ impl Authority {
             ("Phone_Number", c.phone_number.as_str()),
             ("ID_Verification", overall.text()),
         ]);
-        let mut result = base(overall.code(), overall.text(), acts);
+        let mut result = shape.result(overall.code(), overall.text(), acts);
         result.smile_job_id = Some(self.smile_job_id());
         Verdict {
             result_code: overall.code(),
             success: overall != super::matching::Overall::NoMatch,
             is_error: false,
             result,
+        }
+    }
+}
+
+/// What every result of one request shares: the request's partner params, and whether it
+/// asked for Enhanced KYC (personal data) or Basic KYC (a comparison).
+struct ResultShape<'a> {
+    partner_params: &'a PartnerParams,
+    enhanced: bool,
+}
+
+impl ResultShape<'_> {
+    /// A result without a SmileJobID, with its code, text and actions.
+    fn result(
+        &self,
+        code: &'static str,
+        text: &str,
+        acts: BTreeMap<String, Value>,
+    ) -> VerifyResult {
+        let mut extra = Map::new();
+        extra.insert("JSONVersion".into(), json!("1.0.0"));
+        VerifyResult {
+            smile_job_id: None,
+            partner_params: Some(self.partner_params.clone()),
+            result_type: Some("ID Verification".into()),
+            result_text: Some(text.to_owned()),
+            result_code: Some(code.to_owned()),
+            is_final_result: Some("true".into()),
+            actions: Some(acts),
+            confidence_value: None,
+            // Seed 004's example spells it this way; a faithful copy keeps the typo.
+            source: Some(
+                if self.enhanced {
+                    "ID API"
+                } else {
+                    "ID Verificaiton"
+                }
+                .into(),
+            ),
+            extra,
+        }
+    }
+
+    /// The actions of a job that compared nothing; `verify` is its `Verify_ID_Number`.
+    fn not_done(&self, verify: &str) -> BTreeMap<String, Value> {
+        if self.enhanced {
+            actions(&[
+                ("Verify_ID_Number", verify),
+                ("Return_Personal_Info", "Not Returned"),
+            ])
+        } else {
+            actions(&[
+                ("Return_Personal_Info", "Not Applicable"),
+                ("Verify_ID_Number", verify),
+                ("Names", "Not Done"),
+                ("DOB", "Not Done"),
+                ("Gender", "Not Done"),
+                ("Phone_Number", "Not Done"),
+                ("ID_Verification", "Not Done"),
+            ])
+        }
+    }
+
+    /// An error-coded result (1014, 1015): no SmileJobID, no job left behind.
+    fn error(&self, code: &'static str, text: &str, verify: &str) -> Verdict {
+        Verdict {
+            result_code: code,
+            success: false,
+            is_error: true,
+            result: self.result(code, text, self.not_done(verify)),
         }
     }
 }

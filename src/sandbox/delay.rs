@@ -1,12 +1,11 @@
 //! Holds answers for the configured latency, precisely.
 //!
 //! tokio's timer has millisecond ticks: a deadline is rounded up to the next tick, and the
-//! driver's `epoll_wait` timeout is rounded up again, so a 50 ms `tokio::time::sleep`
-//! answered after 51-52 ms on average. A client measured against the sandbox then looked
-//! 3-4% slower than it was (issue 7's latency-hiding figure). One thread here keeps the
-//! pending deadlines in a heap and sleeps on a channel with a nanosecond timeout (a futex
-//! with a high-resolution timer on Linux), so an answer leaves within tens of microseconds
-//! of its deadline. The thread is started on first use and ends when the sandbox is dropped.
+//! driver's `epoll_wait` timeout is rounded up again, so a `tokio::time::sleep` ends one to
+//! two milliseconds late, and a client measured against the sandbox's latency looks slower
+//! than it is. One thread here keeps the pending deadlines in a heap and sleeps on a
+//! channel with a nanosecond timeout (a futex with a high-resolution timer on Linux), so
+//! an answer leaves within tens of microseconds of its deadline. The thread is started on first use and ends when the sandbox is dropped.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -82,7 +81,6 @@ fn start() -> mpsc::Sender<(Instant, oneshot::Sender<()>)> {
 
 /// Linux lets a thread's timed waits end up to its "timer slack" late (50 us by default)
 /// so that wake-ups can be grouped; this thread exists to be on time, so it asks for 1 ns.
-/// Measured on the 2-core VM: a 5 ms sleep ended 150 us late on average, 56 us with this.
 #[cfg(target_os = "linux")]
 fn precise_timer_slack() {
     // SAFETY: prctl(PR_SET_TIMERSLACK) takes plain integers and changes only the calling

@@ -169,7 +169,7 @@ impl Mix {
     }
 }
 
-/// One manifest row (PRODUCT.md verify columns) and the result it must get.
+/// One verify manifest row and the result it must get.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedRow {
     pub country: String,
@@ -468,84 +468,16 @@ impl Builder<'_> {
             RowKind::Exact => self.vary_harmlessly(&mut r),
             RowKind::Partial => {
                 self.vary_harmlessly(&mut r);
-                match self.rng.random_range(0..3) {
-                    0 => r.first_name = typo(&mut self.rng, &p.first_name),
-                    1 => r.last_name = typo(&mut self.rng, &p.last_name),
-                    _ => {
-                        let c = self.rng.random_range(0..3);
-                        r.dob = shifted_dob(&mut self.rng, &p.dob, &[c])?;
-                    }
-                }
-                // A typo that lands on the other name would read as a transposition.
-                if lower(&r.first_name) == lower(&p.last_name) {
-                    return None;
-                }
+                self.partial(&mut r, p)?;
             }
             RowKind::Transposed => {
                 self.vary_harmlessly(&mut r);
-                let (y, m, d) = super::matching::parse_dob(&p.dob)?;
-                let names_ok = lower(&p.first_name) != lower(&p.last_name);
-                let dob_ok = d != m && is_date(y, d, m);
-                let swap_names = match (names_ok, dob_ok) {
-                    (false, false) => return None,
-                    (true, false) => true,
-                    (false, true) => false,
-                    (true, true) => self.rng.random_bool(0.5),
-                };
-                if swap_names {
-                    std::mem::swap(&mut r.first_name, &mut r.last_name);
-                } else {
-                    r.dob = date(y, d, m);
-                }
+                self.transposed(&mut r, p)?;
             }
-            RowKind::NoMatch => {
-                let pool = names::pool(&p.country);
-                let far: Vec<&str> = pool
-                    .surnames
-                    .iter()
-                    .copied()
-                    .filter(|s| {
-                        strsim::levenshtein(&lower(s), &lower(&p.last_name))
-                            > super::matching::MAX_NAME_DISTANCE
-                            && lower(s) != lower(&p.first_name)
-                    })
-                    .collect();
-                match self.rng.random_range(0..4) {
-                    0 if !far.is_empty() => {
-                        r.last_name = far[self.rng.random_range(0..far.len())].to_owned();
-                    }
-                    1 => {
-                        r.dob = shifted_dob(&mut self.rng, &p.dob, &[0, 2])
-                            .or_else(|| shifted_dob(&mut self.rng, &p.dob, &[0, 1]))?;
-                    }
-                    2 if !p.phone_number.is_empty() => loop {
-                        let other = id_numbers::phone(&mut self.rng, &p.country);
-                        if other != p.phone_number {
-                            r.phone_number = other;
-                            break;
-                        }
-                    },
-                    _ => {
-                        r.gender = if p.gender.eq_ignore_ascii_case("M") {
-                            "F"
-                        } else {
-                            "M"
-                        }
-                        .to_owned();
-                    }
-                }
-            }
+            RowKind::NoMatch => self.no_match(&mut r, p)?,
             RowKind::Invalid => {
                 self.vary_harmlessly(&mut r);
-                r.id_number = loop {
-                    let n = id_numbers::valid(&mut self.rng, &p.country, &p.id_type, &p.dob);
-                    let key = (p.country.clone(), p.id_type.clone(), n.to_ascii_uppercase());
-                    if self.registry.lookup(&p.country, &p.id_type, &n).is_none()
-                        && self.used_numbers.insert(key)
-                    {
-                        break n;
-                    }
-                };
+                r.id_number = self.unregistered_number(p);
             }
             RowKind::BadFormat => {
                 self.vary_harmlessly(&mut r);
@@ -554,6 +486,98 @@ impl Builder<'_> {
         }
         r.expected_result_code = kind.expected_code().to_owned();
         Some(r)
+    }
+
+    /// One name a typo away, or one date component off by one (a partial match); None
+    /// when the typo would read as a transposition.
+    fn partial(&mut self, r: &mut GeneratedRow, p: &Person) -> Option<()> {
+        match self.rng.random_range(0..3) {
+            0 => r.first_name = typo(&mut self.rng, &p.first_name),
+            1 => r.last_name = typo(&mut self.rng, &p.last_name),
+            _ => {
+                let c = self.rng.random_range(0..3);
+                r.dob = shifted_dob(&mut self.rng, &p.dob, &[c])?;
+            }
+        }
+        // A typo that lands on the other name would read as a transposition.
+        if lower(&r.first_name) == lower(&p.last_name) {
+            return None;
+        }
+        Some(())
+    }
+
+    /// The names swapped, or the date's day and month; None when neither can be.
+    fn transposed(&mut self, r: &mut GeneratedRow, p: &Person) -> Option<()> {
+        let (y, m, d) = super::matching::parse_dob(&p.dob)?;
+        let names_ok = lower(&p.first_name) != lower(&p.last_name);
+        let dob_ok = d != m && is_date(y, d, m);
+        let swap_names = match (names_ok, dob_ok) {
+            (false, false) => return None,
+            (true, false) => true,
+            (false, true) => false,
+            (true, true) => self.rng.random_bool(0.5),
+        };
+        if swap_names {
+            std::mem::swap(&mut r.first_name, &mut r.last_name);
+        } else {
+            r.dob = date(y, d, m);
+        }
+        Some(())
+    }
+
+    /// One field that does not match: a surname far from the person's, a date two
+    /// components off, another phone number or the other gender.
+    fn no_match(&mut self, r: &mut GeneratedRow, p: &Person) -> Option<()> {
+        let pool = names::pool(&p.country);
+        let far: Vec<&str> = pool
+            .surnames
+            .iter()
+            .copied()
+            .filter(|s| {
+                strsim::levenshtein(&lower(s), &lower(&p.last_name))
+                    > super::matching::MAX_NAME_DISTANCE
+                    && lower(s) != lower(&p.first_name)
+            })
+            .collect();
+        match self.rng.random_range(0..4) {
+            0 if !far.is_empty() => {
+                r.last_name = far[self.rng.random_range(0..far.len())].to_owned();
+            }
+            1 => {
+                r.dob = shifted_dob(&mut self.rng, &p.dob, &[0, 2])
+                    .or_else(|| shifted_dob(&mut self.rng, &p.dob, &[0, 1]))?;
+            }
+            2 if !p.phone_number.is_empty() => loop {
+                let other = id_numbers::phone(&mut self.rng, &p.country);
+                if other != p.phone_number {
+                    r.phone_number = other;
+                    break;
+                }
+            },
+            _ => {
+                r.gender = if p.gender.eq_ignore_ascii_case("M") {
+                    "F"
+                } else {
+                    "M"
+                }
+                .to_owned();
+            }
+        }
+        Some(())
+    }
+
+    /// A well-formed ID number of the person's type that is in no registry record and
+    /// was not used by another generated row.
+    fn unregistered_number(&mut self, p: &Person) -> String {
+        loop {
+            let n = id_numbers::valid(&mut self.rng, &p.country, &p.id_type, &p.dob);
+            let key = (p.country.clone(), p.id_type.clone(), n.to_ascii_uppercase());
+            if self.registry.lookup(&p.country, &p.id_type, &n).is_none()
+                && self.used_numbers.insert(key)
+            {
+                break n;
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The sandbox: a local Smile ID simulator (PRODUCT.md, "The sandbox").
+//! The sandbox: a local Smile ID simulator, so that bulk jobs can be run and tested
+//! offline, without credentials or Smile ID's hosts.
 //!
 //! It speaks the wire protocol of `crate::api` and nothing else of this crate: it must stay
 //! an independent witness of the client code, so it never imports the engine, the store

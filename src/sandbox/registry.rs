@@ -177,19 +177,7 @@ impl Registry {
             .headers()
             .map_err(|e| file_err(e.to_string()))?
             .clone();
-        let column = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim_start_matches('\u{feff}') == name)
-        };
-        let mut positions = [None; 9];
-        for (i, name) in COLUMNS.iter().enumerate() {
-            positions[i] = column(name);
-            let optional = matches!(*name, "middle_name" | "phone_number");
-            if positions[i].is_none() && !optional {
-                return Err(file_err(format!("the header has no {name} column")));
-            }
-        }
+        let positions = column_positions(&headers).map_err(file_err)?;
         let mut people = Vec::new();
         let mut lines: HashMap<(String, String, String), u64> = HashMap::new();
         for record in reader.records() {
@@ -207,55 +195,15 @@ impl Registry {
                     .unwrap_or_default()
                     .to_owned()
             };
-            let mut values: Vec<String> = (0..COLUMNS.len()).map(get).collect();
-            for (i, name) in COLUMNS.iter().enumerate() {
-                let optional = matches!(*name, "middle_name" | "phone_number");
-                if values[i].is_empty() && !optional {
-                    return Err(bad(name, "is empty".into()));
-                }
-            }
-            let (country, id_type, id_number) =
-                (values[0].clone(), values[1].clone(), values[2].clone());
-            if let Err(e) = id_numbers::authority_check(&country, &id_type, &id_number) {
-                let field = match e {
-                    id_formats::IdNumberError::UnknownCountry { .. } => "country",
-                    id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
-                    id_formats::IdNumberError::BadFormat { .. } => "id_number",
-                };
-                return Err(bad(field, e.to_string()));
-            }
-            if super::matching::parse_dob(&values[6]).is_none()
-                || chrono::NaiveDate::parse_from_str(&values[6], "%Y-%m-%d").is_err()
-            {
-                return Err(bad(
-                    "dob",
-                    format!("{:?} is not a YYYY-MM-DD date", values[6]),
-                ));
-            }
-            values[7] = values[7].to_ascii_uppercase();
-            if values[7] != "M" && values[7] != "F" {
-                return Err(bad("gender", format!("{:?} is neither M nor F", values[7])));
-            }
-            let k = key(&country, &id_type, &id_number);
+            let person = checked_person((0..COLUMNS.len()).map(get).collect(), &bad)?;
+            let k = key(&person.country, &person.id_type, &person.id_number);
             if let Some(first) = lines.insert(k, line) {
                 return Err(bad(
                     "id_number",
-                    format!("{id_number} is already on line {first}"),
+                    format!("{} is already on line {first}", person.id_number),
                 ));
             }
-            let mut v = values.into_iter();
-            let mut next = || v.next().unwrap_or_default();
-            people.push(Person {
-                country: next(),
-                id_type: next(),
-                id_number: next(),
-                first_name: next(),
-                middle_name: next(),
-                last_name: next(),
-                dob: next(),
-                gender: next(),
-                phone_number: next(),
-            });
+            people.push(person);
         }
         Self::from_people(people).map_err(file_err)
     }
@@ -290,6 +238,73 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.people.is_empty()
     }
+}
+
+/// Where each of [`COLUMNS`] is in a registry CSV's header (a BOM before the first name
+/// ignored); refused when a required column is missing.
+fn column_positions(headers: &csv::StringRecord) -> Result<[Option<usize>; COLUMNS.len()], String> {
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+    };
+    let mut positions = [None; COLUMNS.len()];
+    for (i, name) in COLUMNS.iter().enumerate() {
+        positions[i] = column(name);
+        let optional = matches!(*name, "middle_name" | "phone_number");
+        if positions[i].is_none() && !optional {
+            return Err(format!("the header has no {name} column"));
+        }
+    }
+    Ok(positions)
+}
+
+/// The person of one registry record (`values` in the order of [`COLUMNS`]), once every
+/// required value is there, the ID number is one the authority knows the format of, the
+/// date of birth is a date and the gender M or F (either case); `bad` names the fault.
+fn checked_person(
+    mut values: Vec<String>,
+    bad: &impl Fn(&str, String) -> RegistryError,
+) -> Result<Person, RegistryError> {
+    for (i, name) in COLUMNS.iter().enumerate() {
+        let optional = matches!(*name, "middle_name" | "phone_number");
+        if values[i].is_empty() && !optional {
+            return Err(bad(name, "is empty".into()));
+        }
+    }
+    if let Err(e) = id_numbers::authority_check(&values[0], &values[1], &values[2]) {
+        let field = match e {
+            id_formats::IdNumberError::UnknownCountry { .. } => "country",
+            id_formats::IdNumberError::UnknownIdType { .. } => "id_type",
+            id_formats::IdNumberError::BadFormat { .. } => "id_number",
+        };
+        return Err(bad(field, e.to_string()));
+    }
+    if super::matching::parse_dob(&values[6]).is_none()
+        || chrono::NaiveDate::parse_from_str(&values[6], "%Y-%m-%d").is_err()
+    {
+        return Err(bad(
+            "dob",
+            format!("{:?} is not a YYYY-MM-DD date", values[6]),
+        ));
+    }
+    values[7] = values[7].to_ascii_uppercase();
+    if values[7] != "M" && values[7] != "F" {
+        return Err(bad("gender", format!("{:?} is neither M nor F", values[7])));
+    }
+    let mut v = values.into_iter();
+    let mut next = || v.next().unwrap_or_default();
+    Ok(Person {
+        country: next(),
+        id_type: next(),
+        id_number: next(),
+        first_name: next(),
+        middle_name: next(),
+        last_name: next(),
+        dob: next(),
+        gender: next(),
+        phone_number: next(),
+    })
 }
 
 #[cfg(test)]

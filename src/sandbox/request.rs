@@ -216,74 +216,32 @@ const LAST_NAME: usize = 5;
 const ENHANCED_REQUIRED: &[usize] = &[COUNTRY, ID_TYPE, ID_NUMBER];
 const WITH_NAMES_REQUIRED: &[usize] = &[COUNTRY, ID_TYPE, ID_NUMBER, FIRST_NAME, LAST_NAME];
 
+/// A submission's body, checked in this order: every field's type, then the required
+/// fields, then the values (job type, callback URL).
 pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, Rejection> {
     // Types first, over every field, so a request with both faults learns about the
     // wrong type (the one a client cannot fix by adding a field).
-    let mut fields: [Option<String>; 10] = Default::default();
+    let mut fields: IdFields = Default::default();
     for (slot, name) in fields.iter_mut().zip(ID_FIELDS) {
         *slot = opt_string(obj, name)?;
     }
     let callback_url = opt_string(obj, "callback_url")?;
-    let params = match obj.get("partner_params") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(p)) => Some(p),
-        Some(_) => return Err(wrong_type("partner_params", "an object")),
-    };
-    let (job_id, user_id, job_type) = match params {
-        Some(p) => {
-            let job_type = match p.get("job_type") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => match n.as_i64() {
-                    Some(i) => Some(NumberOrString::Number(i)),
-                    None => return Err(wrong_type("partner_params.job_type", "an integer")),
-                },
-                Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
-                    Some(NumberOrString::String(s.clone()))
-                }
-                Some(_) => return Err(wrong_type("partner_params.job_type", "an integer")),
-            };
-            let job_id = opt_string(p, "job_id")
-                .map_err(|_| wrong_type("partner_params.job_id", "a string"))?;
-            let user_id = opt_string(p, "user_id")
-                .map_err(|_| wrong_type("partner_params.user_id", "a string"))?;
-            (job_id, user_id, job_type)
-        }
-        None => (None, None, None),
-    };
+    let given = GivenParams::typed(obj)?;
 
-    let required = if kind.enhanced {
-        ENHANCED_REQUIRED
-    } else {
-        WITH_NAMES_REQUIRED
-    };
-    for &i in required {
-        if fields[i].is_none() {
-            return Err(missing(Family::Request, ID_FIELDS[i]));
-        }
-    }
-    // A type's own required inputs (a bank account's bank_code).
-    if let (Some(country), Some(id_type)) = (&fields[COUNTRY], &fields[ID_TYPE])
-        && let Some(format) = crate::api::id_formats::find(country, id_type)
-    {
-        for extra in format.extra_required {
-            let given = ID_FIELDS
-                .iter()
-                .position(|f| f == extra)
-                .is_some_and(|i| fields[i].is_some());
-            if !given {
-                return Err(missing(Family::Request, extra));
-            }
-        }
-    }
-    let Some(params) = params else {
+    require_id_fields(&fields, kind)?;
+    let Some(params) = given.object else {
         return Err(missing(Family::Request, "partner_params"));
     };
-    let job_id = job_id.ok_or_else(|| missing(Family::Request, "partner_params.job_id"))?;
-    let user_id = user_id.ok_or_else(|| missing(Family::Request, "partner_params.user_id"))?;
+    let job_id = given
+        .job_id
+        .ok_or_else(|| missing(Family::Request, "partner_params.job_id"))?;
+    let user_id = given
+        .user_id
+        .ok_or_else(|| missing(Family::Request, "partner_params.user_id"))?;
     if kind.asynchronous && callback_url.is_none() {
         return Err(missing(Family::Request, "callback_url"));
     }
-    if let Some(t) = &job_type
+    if let Some(t) = &given.job_type
         && t.as_i64() != Some(crate::api::models::JOB_TYPE_ID_VERIFICATION)
     {
         return Err(Rejection::new(
@@ -301,6 +259,103 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
     for k in ["job_id", "user_id", "job_type"] {
         extra.remove(k);
     }
+    Ok(SubmitBody {
+        id_info: id_info(fields),
+        partner_params: PartnerParams {
+            job_id,
+            user_id,
+            job_type: Some(given.job_type.unwrap_or(NumberOrString::Number(
+                crate::api::models::JOB_TYPE_ID_VERIFICATION,
+            ))),
+            extra,
+        },
+        callback_url,
+    })
+}
+
+/// The values of [`ID_FIELDS`], in its order.
+type IdFields = [Option<String>; ID_FIELDS.len()];
+
+/// A submission's `partner_params` as given, each part of the right type (none required
+/// yet).
+struct GivenParams<'a> {
+    object: Option<&'a Map<String, Value>>,
+    job_id: Option<String>,
+    user_id: Option<String>,
+    job_type: Option<NumberOrString>,
+}
+
+impl<'a> GivenParams<'a> {
+    /// Refuses a `partner_params` that is not an object, or whose `job_type`, `job_id` or
+    /// `user_id` has the wrong type.
+    fn typed(obj: &'a Map<String, Value>) -> Result<Self, Rejection> {
+        let object = match obj.get("partner_params") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(p)) => Some(p),
+            Some(_) => return Err(wrong_type("partner_params", "an object")),
+        };
+        let Some(p) = object else {
+            return Ok(Self {
+                object,
+                job_id: None,
+                user_id: None,
+                job_type: None,
+            });
+        };
+        let job_type = match p.get("job_type") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Some(NumberOrString::Number(i)),
+                None => return Err(wrong_type("partner_params.job_type", "an integer")),
+            },
+            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+                Some(NumberOrString::String(s.clone()))
+            }
+            Some(_) => return Err(wrong_type("partner_params.job_type", "an integer")),
+        };
+        let job_id =
+            opt_string(p, "job_id").map_err(|_| wrong_type("partner_params.job_id", "a string"))?;
+        let user_id = opt_string(p, "user_id")
+            .map_err(|_| wrong_type("partner_params.user_id", "a string"))?;
+        Ok(Self {
+            object,
+            job_id,
+            user_id,
+            job_type,
+        })
+    }
+}
+
+/// Refuses (2213) a submission without a field its kind requires, or without one its id
+/// type needs beyond those (a bank account's bank_code).
+fn require_id_fields(fields: &IdFields, kind: SubmitKind) -> Result<(), Rejection> {
+    let required = if kind.enhanced {
+        ENHANCED_REQUIRED
+    } else {
+        WITH_NAMES_REQUIRED
+    };
+    for &i in required {
+        if fields[i].is_none() {
+            return Err(missing(Family::Request, ID_FIELDS[i]));
+        }
+    }
+    if let (Some(country), Some(id_type)) = (&fields[COUNTRY], &fields[ID_TYPE])
+        && let Some(format) = crate::api::id_formats::find(country, id_type)
+    {
+        for extra in format.extra_required {
+            let given = ID_FIELDS
+                .iter()
+                .position(|f| f == extra)
+                .is_some_and(|i| fields[i].is_some());
+            if !given {
+                return Err(missing(Family::Request, extra));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn id_info(fields: IdFields) -> IdInfo {
     let [
         country,
         id_type,
@@ -313,29 +368,18 @@ pub fn submit(obj: &Map<String, Value>, kind: SubmitKind) -> Result<SubmitBody, 
         phone_number,
         bank_code,
     ] = fields;
-    Ok(SubmitBody {
-        id_info: IdInfo {
-            country: country.unwrap_or_default(),
-            id_type: id_type.unwrap_or_default(),
-            id_number: id_number.unwrap_or_default(),
-            first_name,
-            middle_name,
-            last_name,
-            dob,
-            gender,
-            phone_number,
-            bank_code,
-        },
-        partner_params: PartnerParams {
-            job_id,
-            user_id,
-            job_type: Some(job_type.unwrap_or(NumberOrString::Number(
-                crate::api::models::JOB_TYPE_ID_VERIFICATION,
-            ))),
-            extra,
-        },
-        callback_url,
-    })
+    IdInfo {
+        country: country.unwrap_or_default(),
+        id_type: id_type.unwrap_or_default(),
+        id_number: id_number.unwrap_or_default(),
+        first_name,
+        middle_name,
+        last_name,
+        dob,
+        gender,
+        phone_number,
+        bank_code,
+    }
 }
 
 #[cfg(test)]
