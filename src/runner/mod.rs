@@ -135,6 +135,12 @@ fn plan(request: &Invocation, store: &Store) -> Result<Plan, Failure> {
                     Failure::fatal("no unfinished run to resume in this database")
                 })?,
             };
+            if run.status == RunStatus::Abandoned {
+                return Err(Failure::usage(format!(
+                    "run {} was abandoned: it is kept in history and never resumed",
+                    run.id
+                )));
+            }
             let mode = run.mode;
             Ok(Plan {
                 layer: request
@@ -186,6 +192,8 @@ pub async fn execute(request: Invocation) -> Result<Finished, Failure> {
     request.flags.check()?;
     let _lock = DbLock::acquire(&request.db).map_err(fatal)?;
     let mut store = Store::open(&request.db).map_err(fatal)?;
+    // The lock is ours: a run still marked running lost its process.
+    store.settle_orphans(&_lock).map_err(fatal)?;
     let plan = plan(&request, &store)?;
 
     // Everything that can be wrong with the configuration is found before the run exists.
