@@ -17,7 +17,10 @@ fn fatal(e: impl std::fmt::Display) -> Failure {
 }
 
 fn no_database(db: &std::path::Path) -> Failure {
-    Failure::fatal(format!("{}: no such database (pass --db PATH)", db.display()))
+    Failure::fatal(format!(
+        "{}: no such database (pass --db PATH)",
+        db.display()
+    ))
 }
 
 /// `runs abandon ID`: the run is kept with its jobs and events and never resumed. Needs
@@ -55,7 +58,11 @@ fn abandon(args: &AbandonArgs) -> Result<Outcome, Failure> {
         "run {} ({}) abandoned: kept in history, never resumed; its {} jobs stay as they were",
         run.id,
         run.name,
-        store.counts_by_state(run.id).map_err(fatal)?.values().sum::<u64>()
+        store
+            .counts_by_state(run.id)
+            .map_err(fatal)?
+            .values()
+            .sum::<u64>()
     );
     Ok(Outcome::Success)
 }

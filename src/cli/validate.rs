@@ -77,7 +77,12 @@ fn target(args: &ValidateArgs) -> Result<Target, Failure> {
         (Some(path), _) => {
             let (spec, _name) = JobSpec::load(path)?;
             let source = ManifestSource::from_args(spec.manifest.path, spec.manifest.query);
-            (source, spec.mode, spec.limits.rate, spec.submit.unknown_id_types)
+            (
+                source,
+                spec.mode,
+                spec.limits.rate,
+                spec.submit.unknown_id_types,
+            )
         }
         (None, Some(path)) => {
             let mode = match args.mode {
@@ -88,7 +93,9 @@ fn target(args: &ValidateArgs) -> Result<Target, Failure> {
             (source, mode, None, None)
         }
         (None, None) => {
-            return Err(Failure::usage("validate needs a job spec or --manifest FILE"));
+            return Err(Failure::usage(
+                "validate needs a job spec or --manifest FILE",
+            ));
         }
     };
     let rate = Layer {
@@ -193,7 +200,11 @@ fn text(target: &Target, check: &Check, seconds: Option<f64>) -> String {
             out.push_str(&format!("  {country:<4} {id_type:<28} {n:>9}\n"));
         }
     }
-    list(&mut out, "invalid rows", check.invalid.iter().map(|e| e.to_string()));
+    list(
+        &mut out,
+        "invalid rows",
+        check.invalid.iter().map(|e| e.to_string()),
+    );
     list(
         &mut out,
         "duplicate job_ids (staged invalid)",

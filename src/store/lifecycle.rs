@@ -201,8 +201,11 @@ impl Store {
                     (JobState::Queued, retry_job_id(&first, retries), Some(first))
                 }
             };
-            tx.execute(RESET_SQL, params![job.row, state, job_id, first_job_id, retries, now])
-                .map_err(err)?;
+            tx.execute(
+                RESET_SQL,
+                params![job.row, state, job_id, first_job_id, retries, now],
+            )
+            .map_err(err)?;
         }
         if counts.total() > 0 {
             tx.execute(
@@ -318,7 +321,11 @@ mod tests {
         drop(Store::open(&path).unwrap());
         super::super::seed_for_tests(
             &path,
-            &[(1, 1, "failed", None), (1, 2, "gave_up", None), (1, 3, "done", None)],
+            &[
+                (1, 1, "failed", None),
+                (1, 2, "gave_up", None),
+                (1, 3, "done", None),
+            ],
         );
         (dir, path)
     }
@@ -367,9 +374,18 @@ mod tests {
         };
         assert_eq!(
             job(&store, 1),
-            ("queued".into(), retry_job_id("j1", 1), Some("j1".into()), 1, None)
+            (
+                "queued".into(),
+                retry_job_id("j1", 1),
+                Some("j1".into()),
+                1,
+                None
+            )
         );
-        assert_eq!(job(&store, 2), ("in_flight".into(), "j2".into(), None, 1, None));
+        assert_eq!(
+            job(&store, 2),
+            ("in_flight".into(), "j2".into(), None, 1, None)
+        );
         assert_eq!(job(&store, 3).0, "done");
         // failed again after being accepted under its new id: the next id comes from the
         // first job_id and the count, never from the id in between
@@ -408,7 +424,10 @@ mod tests {
         store.set_run_status(1, RunStatus::Running).unwrap();
         store.start_execution(1, "submit").unwrap();
         assert_eq!(store.settle_orphans(&lock).unwrap(), 1);
-        assert_eq!(store.run(1).unwrap().unwrap().status, RunStatus::Interrupted);
+        assert_eq!(
+            store.run(1).unwrap().unwrap().status,
+            RunStatus::Interrupted
+        );
         assert_eq!(store.run(2).unwrap().unwrap().status, RunStatus::Ready);
         assert_eq!(store.open_execution_pid(1).unwrap(), None);
     }
