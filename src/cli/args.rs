@@ -31,7 +31,7 @@ pub enum Command {
     Poll(PollArgs),
     /// Continue an interrupted run.
     Resume(ResumeArgs),
-    /// List runs with their counts and states.
+    /// List runs with their counts and states; `runs abandon ID` retires a run.
     Runs(RunsArgs),
     /// Write the reports of a run.
     Report(ReportArgs),
@@ -45,6 +45,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout.
     Man,
+    /// A dry run: read and validate a manifest, count its rows by country and id_type,
+    /// list invalid rows and duplicate job_ids, and say how long the run will take at the
+    /// rate. Opens no database, sends nothing; exit 0 when every row can be sent, 3 when
+    /// some cannot.
+    Validate(ValidateArgs),
+    /// Put a run's failed and gave_up jobs back and continue the run as `resume --run ID`
+    /// does. Jobs Smile ID accepted go out under a new job_id (derived from the old one
+    /// and the retry count); invalid rows are never retried.
+    Retry(RetryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -237,14 +246,17 @@ pub struct ResumeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Only runs whose name contains this (case-sensitive).
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
     /// Only runs with this status.
-    #[arg(long, value_name = "STATUS", value_parser = ["staging", "ready", "running", "interrupted", "finished"])]
+    #[arg(long, value_name = "STATUS", value_parser = ["staging", "ready", "running", "interrupted", "finished", "abandoned"])]
     pub status: Option<String>,
     /// Only runs started since a date (2026-11-20, UTC) or for a duration (7d, 12h, 30m).
     #[arg(long, value_name = "WHEN")]
@@ -473,6 +485,78 @@ pub struct DemoArgs {
     /// Requests per second (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 400.0)]
     pub rate: f64,
+}
+
+/// `runs abandon ID`.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Retire a run that must not be resumed (its manifest is gone or changed): it is
+    /// kept in history with its jobs and events, `resume` refuses it, and a job spec or
+    /// manifest of the same name starts a new run.
+    Abandon(AbandonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AbandonArgs {
+    /// The run to abandon.
+    #[arg(value_name = "ID")]
+    pub run: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `validate`'s mode when it reads a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Submit,
+    Poll,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A job spec (TOML): its manifest, mode and rate.
+    #[arg(value_name = "SPEC", conflicts_with_all = ["manifest", "query", "mode"],
+          required_unless_present = "manifest")]
+    pub spec: Option<PathBuf>,
+    /// A CSV file with a header, or a SQLite database (with --query).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// For a SQLite manifest: the SELECT that returns the rows.
+    #[arg(long, value_name = "SQL", requires = "manifest")]
+    pub query: Option<String>,
+    /// Verify rows (submit) or job_status rows (poll) [default: submit].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Requests per second the run will use, for the time it takes (0: no limit)
+    /// [default: the spec's, else 10].
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// A row whose id type the built-in table does not know: refuse it (invalid) or
+    /// allow it [default: the spec's, else refuse].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub unknown_id_types: Option<super::flags::UnknownIdTypesArg>,
+    /// One JSON object on stdout instead of the text (every invalid row and duplicate).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The run whose jobs to put back.
+    #[arg(long, value_name = "ID")]
+    pub run: i64,
+    /// Which final states go back (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "STATES", default_value = "failed,gave_up",
+          value_parser = ["failed", "gave_up"])]
+    pub state: Vec<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@ mod demo;
 pub mod flags;
 pub mod logging;
 mod report;
+mod retry;
+mod runs;
 mod sandbox;
 pub mod settings;
+mod validate;
 
 use std::io::Write;
 
@@ -25,12 +28,14 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Submit(args) => batch::submit(args).await,
         Command::Poll(args) => batch::poll(args).await,
         Command::Resume(args) => batch::resume(args).await,
-        Command::Runs(args) => batch::runs(args),
+        Command::Runs(args) => runs::run(args),
         Command::Report(args) => report::run(args),
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),
+        Command::Validate(args) => validate::run(args),
+        Command::Retry(args) => retry::run(args).await,
     };
     match result {
         Ok(outcome) => outcome,

@@ -124,6 +124,12 @@ fn plan(request: &Invocation, store: &Store) -> Result<Plan, Error> {
                 Some(id) => store.run(*id)?.ok_or(Error::NoSuchRun(*id))?,
                 None => store.latest_run(true)?.ok_or(Error::NothingToResume)?,
             };
+            if run.status == RunStatus::Abandoned {
+                return Err(Error::usage(format!(
+                    "run {} was abandoned: it is kept in history and never resumed",
+                    run.id
+                )));
+            }
             Ok(Plan {
                 layer: Layer::merge(flags, stored(Some(&run)), key_in_env),
                 name: run.name.clone(),
@@ -177,6 +183,8 @@ fn bind(request: &Invocation) -> Result<Binding, Error> {
     request.flags.check()?;
     let lock = DbLock::acquire(&request.db)?;
     let store = Store::open(&request.db)?;
+    // The lock is ours: a run still marked running lost its process.
+    store.settle_orphans(&lock)?;
     let plan = plan(request, &store)?;
     let settings = Settings::resolve(&plan.layer, plan.mode)?;
     let credentials = settings.credentials(request.api_key.clone())?;

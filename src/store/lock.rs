@@ -86,3 +86,64 @@ fn lock_path(db: &Path) -> PathBuf {
     name.push(".lock");
     PathBuf::from(name)
 }
+
+/// Whether a process holds a database's lock, as seen from outside (`runs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockProbe {
+    /// No process holds it: no run of this database is being worked.
+    Free,
+    /// A process holds it; its pid when the `.lock` file names one.
+    Held { pid: Option<u32> },
+}
+
+/// Asks whether a process holds `db`'s lock, without taking it for more than an instant
+/// and without writing anything: a shared lock is tried on a read-only handle and
+/// released at once. Call it before opening a connection to the database: closing this
+/// handle drops the process's fcntl locks on the file (see the module's note).
+pub fn probe(db: &Path) -> Result<LockProbe, StoreError> {
+    let resolved = files::resolve(db).map_err(|e| StoreError::io(db, e))?;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(files::NOFOLLOW)
+        .open(&resolved)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockProbe::Free),
+        Err(e) => return Err(StoreError::io(db, e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            file.unlock().map_err(|e| StoreError::io(db, e))?;
+            Ok(LockProbe::Free)
+        }
+        Err(TryLockError::WouldBlock) => Ok(LockProbe::Held {
+            pid: holder(&lock_path(&resolved)).and_then(|p| p.parse().ok()),
+        }),
+        Err(TryLockError::Error(e)) => Err(StoreError::io(db, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_sees_the_holder_and_leaves_the_lock_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        assert_eq!(probe(&db).unwrap(), LockProbe::Free, "no file yet");
+        let held = DbLock::acquire(&db).unwrap();
+        // flock locks belong to the open file description: a second handle of this same
+        // process is refused like another process would be.
+        assert_eq!(
+            probe(&db).unwrap(),
+            LockProbe::Held {
+                pid: Some(std::process::id())
+            }
+        );
+        drop(held);
+        assert_eq!(probe(&db).unwrap(), LockProbe::Free);
+        // the probe took nothing with it: the lock can be taken again
+        let _again = DbLock::acquire(&db).unwrap();
+    }
+}

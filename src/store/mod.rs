@@ -6,6 +6,7 @@
 
 mod jobs;
 mod kinds;
+mod lifecycle;
 pub mod lock;
 mod reports;
 mod runs;
@@ -26,8 +27,10 @@ use crate::files;
 
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, ResultSource};
-pub use lock::DbLock;
+pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
+pub use lock::{DbLock, LockProbe};
 pub use reports::{DriftPair, Latency};
+pub use runs::ExecutionRecord;
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
 pub use services::StoredServices;
 pub use state::JobState;
@@ -41,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_drop_events_by_job.sql"),
     include_str!("../../migrations/005_services_cache.sql"),
     include_str!("../../migrations/006_callback_replays.sql"),
+    include_str!("../../migrations/008_job_retries.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

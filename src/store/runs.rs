@@ -21,15 +21,18 @@ pub enum RunStatus {
     Interrupted,
     /// Every job final.
     Finished,
+    /// Retired by `runs abandon`: kept in history, never resumed.
+    Abandoned,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [
+    pub const ALL: [RunStatus; 6] = [
         RunStatus::Staging,
         RunStatus::Ready,
         RunStatus::Running,
         RunStatus::Interrupted,
         RunStatus::Finished,
+        RunStatus::Abandoned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Finished => "finished",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 
@@ -149,10 +153,10 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The newest run, or the newest not finished one.
+    /// The newest run, or the newest not finished (nor abandoned) one.
     pub fn latest_run(&self, unfinished_only: bool) -> Result<Option<RunRecord>, StoreError> {
         let filter = if unfinished_only {
-            "WHERE status <> 'finished'"
+            "WHERE status <> 'finished' AND status <> 'abandoned'"
         } else {
             ""
         };
@@ -166,12 +170,14 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The newest run of this name that is not finished: re-running it resumes it.
+    /// The newest run of this name that is neither finished nor abandoned: re-running it
+    /// resumes it.
     pub fn unfinished_run_named(&self, name: &str) -> Result<Option<RunRecord>, StoreError> {
         self.conn
             .query_row(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE name = ?1 AND status <> 'finished' \
+                     AND status <> 'abandoned' \
                      ORDER BY id DESC LIMIT 1"
                 ),
                 [name],
