@@ -4,17 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The Smile ID environment.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
@@ -73,17 +63,7 @@ impl Endpoint {
 }
 
 /// The submission endpoint a `submit` run uses, as named on the command line.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SubmitEndpoint {
     #[default]
@@ -119,9 +99,22 @@ impl fmt::Display for SubmitEndpoint {
     }
 }
 
+impl SubmitEndpoint {
+    pub const ALL: [SubmitEndpoint; 4] = [
+        SubmitEndpoint::VerifyAsync,
+        SubmitEndpoint::Verify,
+        SubmitEndpoint::IdVerification,
+        SubmitEndpoint::AsyncIdVerification,
+    ];
+}
+
 impl FromStr for SubmitEndpoint {
     type Err = String;
+    /// The endpoint's name as `as_str` gives it, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as clap::ValueEnum>::from_str(s, true)
+        SubmitEndpoint::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown endpoint {s:?}"))
     }
 }

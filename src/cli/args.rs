@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::{Environment, SubmitEndpoint};
-
 /// Batch runner for Smile ID Identity Verification and job_status reconciliation.
 ///
 /// The API key is read from the SMILE_API_KEY environment variable or from
@@ -74,7 +72,7 @@ pub struct ApiArgs {
     pub api_key_file: Option<PathBuf>,
     /// Which Smile ID host to use [default: sandbox].
     #[arg(long, value_enum)]
-    pub env: Option<Environment>,
+    pub env: Option<super::flags::EnvironmentArg>,
     /// Send requests here instead (scheme and host, no /v1), e.g. a local sandbox.
     #[arg(long, value_name = "URL", conflicts_with = "env")]
     pub base_url: Option<String>,
@@ -174,7 +172,7 @@ pub struct SubmitArgs {
     pub manifest: ManifestArgs,
     /// Which endpoint to submit to [default: verify-async; a resumed run keeps its own].
     #[arg(long, value_enum)]
-    pub endpoint: Option<SubmitEndpoint>,
+    pub endpoint: Option<super::flags::SubmitEndpointArg>,
     /// The public URL Smile ID posts results to (async endpoints).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,

@@ -6,13 +6,14 @@ use clap::ValueEnum;
 
 use super::args::{ApiArgs, LimitArgs, OutputArgs, PollArgs, SubmitArgs};
 use crate::api::id_types::UnknownIdTypes;
+use crate::api::{Environment, SubmitEndpoint};
 use crate::config::Layer;
 use crate::engine::callbacks::CallbackConfirm;
 
 /// The flags every run command takes.
 pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
     Layer {
-        env: api.env,
+        env: api.env.map(Into::into),
         base_url: api.base_url.clone(),
         partner_id: api.partner_id.clone(),
         api_key_file: api.api_key_file.clone(),
@@ -32,7 +33,7 @@ pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
 /// `submit`'s flags.
 pub fn submit(args: &SubmitArgs) -> Layer {
     Layer {
-        endpoint: args.endpoint,
+        endpoint: args.endpoint.map(Into::into),
         callback_url: args.callback_url.clone(),
         callback_listen: args.callback_listen,
         callback_grace: args.callback_grace,
@@ -70,6 +71,48 @@ impl From<CallbackConfirmArg> for CallbackConfirm {
     }
 }
 
+/// `--env`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvironmentArg {
+    /// testapi.smileidentity.com.
+    Sandbox,
+    /// api.smileidentity.com.
+    Production,
+}
+
+impl From<EnvironmentArg> for Environment {
+    fn from(a: EnvironmentArg) -> Self {
+        match a {
+            EnvironmentArg::Sandbox => Self::Sandbox,
+            EnvironmentArg::Production => Self::Production,
+        }
+    }
+}
+
+/// `--endpoint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SubmitEndpointArg {
+    /// /v2/verify_async: the result arrives at the callback URL.
+    VerifyAsync,
+    /// /v2/verify: the result comes in the answer.
+    Verify,
+    /// /v1/id_verification: the result comes in the answer.
+    IdVerification,
+    /// /v1/async_id_verification: the result arrives at the callback URL.
+    AsyncIdVerification,
+}
+
+impl From<SubmitEndpointArg> for SubmitEndpoint {
+    fn from(a: SubmitEndpointArg) -> Self {
+        match a {
+            SubmitEndpointArg::VerifyAsync => Self::VerifyAsync,
+            SubmitEndpointArg::Verify => Self::Verify,
+            SubmitEndpointArg::IdVerification => Self::IdVerification,
+            SubmitEndpointArg::AsyncIdVerification => Self::AsyncIdVerification,
+        }
+    }
+}
+
 /// `--unknown-id-types`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum UnknownIdTypesArg {
@@ -102,6 +145,19 @@ mod tests {
         for arg in UnknownIdTypesArg::value_variants() {
             let name = arg.to_possible_value().unwrap().get_name().to_owned();
             assert_eq!(UnknownIdTypes::from(*arg).as_str(), name);
+        }
+        for arg in SubmitEndpointArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(SubmitEndpoint::from(*arg).as_str(), name);
+            assert_eq!(
+                name.parse::<SubmitEndpoint>(),
+                Ok(SubmitEndpoint::from(*arg))
+            );
+        }
+        for arg in EnvironmentArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            let stored = serde_json::to_value(Environment::from(*arg)).unwrap();
+            assert_eq!(stored, serde_json::Value::String(name));
         }
     }
 }
