@@ -10,31 +10,8 @@ use crate::api::{Environment, SubmitEndpoint};
 use crate::config::Layer;
 use crate::exit::Error;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunMode {
-    /// (The default only for an empty report summary.)
-    #[default]
-    Submit,
-    Poll,
-}
-
-impl RunMode {
-    pub const ALL: [RunMode; 2] = [RunMode::Submit, RunMode::Poll];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunMode::Submit => "submit",
-            RunMode::Poll => "poll",
-        }
-    }
-}
-
-impl std::fmt::Display for RunMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::config::report::{ReportSpec, default_formats};
+pub use crate::store::RunMode;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,21 +92,6 @@ pub struct SubmitSpec {
 pub struct PollSpec {
     pub deadline: Option<f64>,
     pub interval: Option<f64>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportSpec {
-    #[serde(default = "default_formats")]
-    pub formats: Vec<String>,
-    pub out: PathBuf,
-}
-
-pub fn default_formats() -> Vec<String> {
-    crate::report::DEFAULT_FORMATS
-        .split(',')
-        .map(String::from)
-        .collect()
 }
 
 impl JobSpec {

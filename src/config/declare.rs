@@ -227,14 +227,14 @@ impl Layer {
     }
 
     /// The `[report]` section this run's configuration carries, if any.
-    pub fn report(&self) -> Option<crate::job_spec::ReportSpec> {
+    pub fn report(&self) -> Option<super::report::ReportSpec> {
         self.report_dir
             .clone()
-            .map(|out| crate::job_spec::ReportSpec {
+            .map(|out| super::report::ReportSpec {
                 formats: self
                     .report_formats
                     .clone()
-                    .unwrap_or_else(crate::job_spec::default_formats),
+                    .unwrap_or_else(super::report::default_formats),
                 out,
             })
     }

@@ -9,10 +9,11 @@ use std::time::Duration;
 use super::credentials::{self, CredentialsError};
 use super::declare::{self as d, Layer};
 use super::error::ConfigError;
+use super::report::ReportSpec;
 use crate::api::id_types::UnknownIdTypes;
 use crate::api::{ApiKey, ClientConfig, Credentials, Environment, SubmitEndpoint};
 use crate::engine::{Mode, callbacks};
-use crate::job_spec::{ReportSpec, RunMode};
+use crate::store::RunMode;
 
 /// A run's settings, every one checked and typed.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
-//! What produced a job's result, and what an event records: typed above the store,
-//! stored as the text they always had.
+//! What produced a job's result, what an event records and what a run does: typed above
+//! the store, stored as the text they always had.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a job's final result came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -64,6 +64,33 @@ impl EventKind {
 }
 
 impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+/// What a run does: submit verification jobs, or poll job_status for past ones.
+pub enum RunMode {
+    /// (The default only for an empty report summary.)
+    #[default]
+    Submit,
+    Poll,
+}
+
+impl RunMode {
+    pub const ALL: [RunMode; 2] = [RunMode::Submit, RunMode::Poll];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Submit => "submit",
+            RunMode::Poll => "poll",
+        }
+    }
+}
+
+impl std::fmt::Display for RunMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

@@ -5,9 +5,9 @@
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use super::kinds::RunMode;
 use super::lock::LockProbe;
 use super::{DbLock, JobState, RunRecord, RunStatus, Store, StoreError, now_ms};
-use crate::job_spec::RunMode;
 
 /// What `runs` shows for a run: a run stored `running` is `interrupted` when no process
 /// holds the database, or when the holder is not the process of the run's open execution

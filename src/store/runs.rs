@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use super::kinds::RunMode;
 use super::{JobState, Store, StoreError, now_ms};
-use crate::job_spec::RunMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,9 +4,9 @@
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
+use super::kinds::RunMode;
 use super::{EventKind, JobState, ResultSource, RunStatus};
 use crate::api::Category;
-use crate::job_spec::RunMode;
 use crate::manifest::ExpectedStatus;
 
 /// The value whose stored text is exactly `text` (no case folding, no trimming).
