@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::HtmlRow;
+use super::aggregate::{HTML_ROWS, HtmlTables};
 use super::summary::Summary;
 use crate::api::Category;
 use crate::store::JobState;
@@ -108,9 +108,23 @@ th{background:#f3f6f9}td{overflow-wrap:anywhere;max-width:60rem}td.n{text-align:
 svg text{font-size:12px;fill:#1d2733}svg .chart-title{font-weight:600;font-size:13px}\
 code{background:#f3f6f9;padding:0 .2rem}";
 
-pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> String {
-    let r = &s.run;
+/// The page: a header, the totals as cards, then one section after another.
+pub fn render(s: &Summary, tables: &HtmlTables) -> String {
     let mut h = String::new();
+    header(&mut h, s);
+    cards(&mut h, s);
+    run_section(&mut h, s);
+    results_section(&mut h, s);
+    places_section(&mut h, s);
+    requests_section(&mut h, s);
+    drift_section(&mut h, s);
+    row_tables(&mut h, s, tables);
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn header(h: &mut String, s: &Summary) {
+    let r = &s.run;
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -125,7 +139,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         status = escape(&r.status),
         gen = escape(&s.generated_at),
     );
+}
 
+fn cards(h: &mut String, s: &Summary) {
     let get = |c: Category| s.totals.by_category.get(c.as_str()).copied().unwrap_or(0);
     let state = |st: JobState| s.totals.by_state.get(st.as_str()).copied().unwrap_or(0);
     h.push_str("<div class=\"cards\">");
@@ -147,7 +163,10 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         let _ = write!(h, "<div class=\"card\"><b>{n}</b>{label}</div>");
     }
     h.push_str("</div>");
+}
 
+fn run_section(h: &mut String, s: &Summary) {
+    let r = &s.run;
     h.push_str("<h2>Run</h2>");
     let config = serde_json::to_string(&r.config).unwrap_or_default();
     h.push_str(&table(
@@ -178,7 +197,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             ]
         }),
     ));
+}
 
+fn results_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>Results</h2>");
     let categories: Vec<(String, u64, &str)> = s
         .totals
@@ -202,7 +223,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             .iter()
             .map(|(k, n)| vec![k.clone(), n.to_string()]),
     ));
+}
 
+fn places_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>By country and id_type</h2>");
     h.push_str(&table(
         &[
@@ -226,7 +249,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             ]
         }),
     ));
+}
 
+fn requests_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>Requests, retries and latency</h2>");
     let q = &s.requests;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
@@ -254,7 +279,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         ]);
     }
     h.push_str(&table(&["", ""], rows));
+}
 
+fn drift_section(h: &mut String, s: &Summary) {
     if let Some(d) = &s.drift {
         let _ = write!(
             h,
@@ -263,17 +290,19 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             d.compared_with_run, d.changed, d.matched
         );
     }
+}
 
+/// The first rows of discrepancies and failures (the CSVs hold all of them).
+fn row_tables(h: &mut String, s: &Summary, tables: &HtmlTables) {
     let _ = write!(
         h,
         "<h2>Discrepancies ({})</h2><p class=\"muted\">The first {} rows; all of them are in \
          <code>discrepancies.csv</code>.</p>",
-        s.reconciliation.discrepancies,
-        super::HTML_ROWS
+        s.reconciliation.discrepancies, HTML_ROWS
     );
     h.push_str(&table(
         &["line", "user_id", "job_id", "kind", "detail"],
-        discrepancies.iter().map(|r| r.to_vec()),
+        tables.discrepancies.iter().map(|r| r.to_vec()),
     ));
     let failed: u64 = JobState::ALL
         .into_iter()
@@ -283,15 +312,12 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
     let _ = write!(
         h,
         "<h2>Failures ({failed})</h2><p class=\"muted\">Failed, gave up or invalid; the first \
-         {} rows (all in <code>results.csv</code>).</p>",
-        super::HTML_ROWS
+         {HTML_ROWS} rows (all in <code>results.csv</code>).</p>"
     );
     h.push_str(&table(
         &["line", "user_id", "job_id", "state", "why"],
-        failures.iter().map(|r| r.to_vec()),
+        tables.failures.iter().map(|r| r.to_vec()),
     ));
-    h.push_str("</body></html>\n");
-    h
 }
 
 #[cfg(test)]

@@ -6,6 +6,14 @@ use super::summary::Summary;
 
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
+    run_table(&mut out, s);
+    counts(&mut out, s);
+    findings(&mut out, s);
+    out
+}
+
+/// The run's metadata as a two-column table.
+fn run_table(out: &mut String, s: &Summary) {
     let r = &s.run;
     let _ = writeln!(out, "# smile-recon run {}: {}\n", r.id, r.name);
     let _ = writeln!(out, "| | |\n|---|---|");
@@ -26,7 +34,10 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(out, "| executions | {} |", r.executions.len());
     let _ = writeln!(out, "| jobs | {} |\n", s.totals.jobs);
+}
 
+/// Jobs by state, category and ResultCode.
+fn counts(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "## By state\n\n| state | jobs |\n|---|---:|");
     for (state, n) in &s.totals.by_state {
         let _ = writeln!(out, "| {state} | {n} |");
@@ -51,6 +62,10 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+}
+
+/// Requests, reconciliation and drift.
+fn findings(out: &mut String, s: &Summary) {
     let q = &s.requests;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
     let _ = writeln!(
@@ -87,5 +102,4 @@ pub fn render(s: &Summary) -> String {
             d.compared_with_run, d.changed, d.matched
         );
     }
-    out
 }
