@@ -8,6 +8,7 @@ pub mod exit;
 pub mod files;
 pub mod job_spec;
 pub mod manifest;
+pub mod provenance;
 pub mod report;
 pub mod runner;
 pub mod sandbox;

@@ -178,6 +178,88 @@ async fn report_figures_equal_what_the_manifest_expects() {
     assert!(!html.contains(some.as_str()), "the HTML shows an ID number");
 }
 
+/// An audit's needs: Smile ID's own job reference on every result, invalid rows still
+/// placed by country and id_type, and the summary saying which build, host, user and
+/// command line ran the run and wrote the report, and whether it shows personal data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_complete_records_for_an_audit() {
+    let b = batch::setup(120, 57, Faults::default(), None).await;
+    let finished = b
+        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+        .await;
+    let out = b.dir.path().join("reports");
+    let summary = write_reports(&b, finished.run_id, &out, false);
+    assert_valid_against_schema(&summary);
+    assert_eq!(summary["schema_version"], 2);
+    assert_eq!(summary["pii_shown"], false);
+    assert_eq!(
+        summary["generated_by"]["tool_version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    let execution = &summary["run"]["executions"][0];
+    for field in ["tool_version", "host", "os_user", "command_line"] {
+        assert!(execution[field].is_string(), "{field}: {execution}");
+    }
+    assert!(
+        summary["run"]["base_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:")),
+        "{}",
+        summary["run"]
+    );
+
+    let mut csv = csv::Reader::from_path(out.join("results.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (state, smile, country, id_type) = (
+        col("state"),
+        col("smile_job_id"),
+        col("country"),
+        col("id_type"),
+    );
+    let (mut done, mut invalid) = (0, 0);
+    for record in csv.records() {
+        let r = record.unwrap();
+        match &r[state] {
+            "done" => {
+                done += 1;
+                assert!(
+                    !r[smile].is_empty(),
+                    "a result without its SmileJobID: {r:?}"
+                );
+            }
+            "invalid" => {
+                invalid += 1;
+                assert!(
+                    !r[country].is_empty() && !r[id_type].is_empty(),
+                    "an invalid row lost its place: {r:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(done > 0 && invalid > 0, "done {done}, invalid {invalid}");
+    assert!(
+        !summary["by_country_id_type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["country"] == "-"),
+        "{}",
+        summary["by_country_id_type"]
+    );
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(!md.contains("Personal data"), "{md}");
+
+    let pii = b.dir.path().join("pii");
+    let summary = write_reports(&b, finished.run_id, &pii, true);
+    assert_eq!(summary["pii_shown"], true);
+    for file in ["summary.md", "report.html"] {
+        let text = std::fs::read_to_string(pii.join(file)).unwrap();
+        assert!(text.contains("Personal data"), "{file} does not say it");
+    }
+}
+
 fn smile_recon(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_smile-recon"))
         .args(args)

@@ -106,7 +106,7 @@ th{background:#f3f6f9}td{overflow-wrap:anywhere;max-width:60rem}td.n{text-align:
 .card{border:1px solid #dde3ea;border-radius:6px;padding:.6rem 1rem;min-width:8rem}\
 .card b{display:block;font-size:1.4rem}.muted{color:#5b6b7b;font-size:.85rem}\
 svg text{font-size:12px;fill:#1d2733}svg .chart-title{font-weight:600;font-size:13px}\
-code{background:#f3f6f9;padding:0 .2rem}";
+code{background:#f3f6f9;padding:0 .2rem}.pii{border-left:4px solid #c62828;padding-left:.6rem}";
 
 /// The page: a header, the totals as cards, then one section after another.
 pub fn render(s: &Summary, tables: &HtmlTables) -> String {
@@ -131,14 +131,22 @@ fn header(h: &mut String, s: &Summary) {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>smile-recon run {id}: {name}</title><style>{STYLE}</style></head><body>\
          <h1>smile-recon run {id}: {name}</h1>\
-         <p class=\"muted\">{mode} {endpoint} · {status} · generated {gen}</p>",
+         <p class=\"muted\">{mode} {endpoint} · {status} · generated {gen} by smile-recon \
+         {version}</p>",
         id = r.id,
         name = escape(&r.name),
         mode = escape(r.mode.as_str()),
         endpoint = escape(r.endpoint.as_deref().unwrap_or("")),
         status = escape(&r.status),
         gen = escape(&s.generated_at),
+        version = escape(&s.generated_by.tool_version),
     );
+    if s.pii_shown {
+        h.push_str(
+            "<p class=\"pii\"><b>Personal data:</b> this report's <code>results.csv</code> \
+             shows ID numbers in clear (<code>--show-pii</code>).</p>",
+        );
+    }
 }
 
 fn cards(h: &mut String, s: &Summary) {
@@ -168,10 +176,14 @@ fn cards(h: &mut String, s: &Summary) {
 fn run_section(h: &mut String, s: &Summary) {
     let r = &s.run;
     h.push_str("<h2>Run</h2>");
-    let config = serde_json::to_string(&r.config).unwrap_or_default();
     h.push_str(&table(
         &["", ""],
         [
+            vec!["API".into(), r.base_url.clone().unwrap_or_default()],
+            vec![
+                "environment".into(),
+                r.environment.clone().unwrap_or_else(|| "-".into()),
+            ],
             vec!["manifest".into(), r.manifest_path.clone()],
             vec!["manifest SHA-256".into(), r.manifest_sha256.clone()],
             vec!["created".into(), r.created_at.clone()],
@@ -181,11 +193,21 @@ fn run_section(h: &mut String, s: &Summary) {
                     .clone()
                     .unwrap_or_else(|| "not finished".into()),
             ],
-            vec!["configuration".into(), config],
         ],
     ));
     h.push_str(&table(
-        &["execution", "pid", "command", "started", "ended", "outcome"],
+        &[
+            "execution",
+            "pid",
+            "command",
+            "started",
+            "ended",
+            "outcome",
+            "version",
+            "host",
+            "user",
+            "command line",
+        ],
         r.executions.iter().enumerate().map(|(i, e)| {
             vec![
                 (i + 1).to_string(),
@@ -194,9 +216,33 @@ fn run_section(h: &mut String, s: &Summary) {
                 e.started_at.clone(),
                 e.ended_at.clone().unwrap_or_default(),
                 e.outcome.clone().unwrap_or_default(),
+                e.tool_version.clone().unwrap_or_default(),
+                e.host.clone().unwrap_or_default(),
+                e.os_user.clone().unwrap_or_default(),
+                e.command_line.clone().unwrap_or_default(),
             ]
         }),
     ));
+    h.push_str("<h2>Configuration</h2>");
+    h.push_str(&table(&["setting", "value"], config_rows(&r.config)));
+}
+
+/// The stored configuration as (setting, value) rows; a value that is not text or a number
+/// is shown as JSON, an absent one as "-".
+fn config_rows(config: &serde_json::Value) -> Vec<Vec<String>> {
+    let Some(map) = config.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::Null => "-".to_owned(),
+                serde_json::Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            vec![k.clone(), shown]
+        })
+        .collect()
 }
 
 fn results_section(h: &mut String, s: &Summary) {
@@ -285,10 +331,19 @@ fn drift_section(h: &mut String, s: &Summary) {
     if let Some(d) = &s.drift {
         let _ = write!(
             h,
-            "<h2>Drift</h2><p>Against run {}: {} of {} shared jobs changed (all in \
-             <code>drift.csv</code>).</p>",
-            d.compared_with_run, d.changed, d.matched
+            "<h2>Drift</h2><p class=\"muted\">Jobs this run shares with run {}; every changed \
+             one is in <code>drift.csv</code>.</p>",
+            d.compared_with_run
         );
+        h.push_str(&table(
+            &["compared with run", "shared jobs", "changed", "unchanged"],
+            [vec![
+                d.compared_with_run.to_string(),
+                d.matched.to_string(),
+                d.changed.to_string(),
+                d.matched.saturating_sub(d.changed).to_string(),
+            ]],
+        ));
     }
 }
 
@@ -300,6 +355,15 @@ fn row_tables(h: &mut String, s: &Summary, tables: &HtmlTables) {
          <code>discrepancies.csv</code>.</p>",
         s.reconciliation.discrepancies, HTML_ROWS
     );
+    if !s.reconciliation.by_kind.is_empty() {
+        h.push_str(&table(
+            &["kind", "jobs"],
+            s.reconciliation
+                .by_kind
+                .iter()
+                .map(|(k, n)| vec![k.clone(), n.to_string()]),
+        ));
+    }
     h.push_str(&table(
         &["line", "user_id", "job_id", "kind", "detail"],
         tables.discrepancies.iter().map(|r| r.to_vec()),

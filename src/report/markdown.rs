@@ -16,6 +16,13 @@ pub fn render(s: &Summary) -> String {
 fn run_table(out: &mut String, s: &Summary) {
     let r = &s.run;
     let _ = writeln!(out, "# smile-recon run {}: {}\n", r.id, r.name);
+    if s.pii_shown {
+        let _ = writeln!(
+            out,
+            "**Personal data**: this report's `results.csv` shows ID numbers in clear \
+             (`--show-pii`).\n"
+        );
+    }
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
         out,
@@ -24,6 +31,9 @@ fn run_table(out: &mut String, s: &Summary) {
         r.endpoint.as_deref().unwrap_or("")
     );
     let _ = writeln!(out, "| status | {} |", r.status);
+    if let Some(url) = &r.base_url {
+        let _ = writeln!(out, "| API | {url} |");
+    }
     let _ = writeln!(out, "| manifest | `{}` |", r.manifest_path);
     let _ = writeln!(out, "| manifest SHA-256 | `{}` |", r.manifest_sha256);
     let _ = writeln!(out, "| started | {} |", r.created_at);
@@ -33,7 +43,13 @@ fn run_table(out: &mut String, s: &Summary) {
         r.finished_at.as_deref().unwrap_or("not finished")
     );
     let _ = writeln!(out, "| executions | {} |", r.executions.len());
-    let _ = writeln!(out, "| jobs | {} |\n", s.totals.jobs);
+    let _ = writeln!(out, "| jobs | {} |", s.totals.jobs);
+    let g = &s.generated_by;
+    let _ = writeln!(
+        out,
+        "| written by | smile-recon {} on {} as {} |\n",
+        g.tool_version, g.host, g.os_user
+    );
 }
 
 /// Jobs by state, category and ResultCode.

@@ -204,7 +204,8 @@ fn scan(
         None => None,
     };
     let tables = std::mem::take(&mut agg.tables);
-    let summary = assemble(store, run, agg, drift)?;
+    let mut summary = assemble(store, run, agg, drift)?;
+    summary.pii_shown = csv.is_some_and(|c| c.pii.shown());
     Ok(Built {
         summary,
         tables,
@@ -250,6 +251,8 @@ fn assemble(
     Ok(Summary {
         schema_version: SCHEMA_VERSION,
         generated_at: summary::rfc3339(crate::store::now_ms()),
+        generated_by: crate::provenance::Provenance::current(),
+        pii_shown: false,
         run: run_meta(store, run)?,
         totals: agg.totals,
         result_codes: agg
@@ -282,6 +285,7 @@ fn assemble(
 fn run_meta(store: &Store, run: RunRecord) -> Result<summary::RunMeta, ReportError> {
     let executions = store.executions(run.id)?;
     let config = serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
+    let (base_url, environment) = api_target(&config);
     Ok(summary::RunMeta {
         id: run.id,
         name: run.name,
@@ -290,21 +294,55 @@ fn run_meta(store: &Store, run: RunRecord) -> Result<summary::RunMeta, ReportErr
         manifest_path: run.manifest_path,
         manifest_query: run.manifest_query,
         manifest_sha256: run.manifest_sha256,
+        base_url,
+        environment,
         status: run.status.as_str().to_owned(),
         created_at: summary::rfc3339(run.created_at),
         finished_at: run.finished_at.map(summary::rfc3339),
         executions: executions
             .into_iter()
-            .map(|e| summary::Execution {
-                pid: e.pid,
-                command: e.command,
-                started_at: summary::rfc3339(e.started_at),
-                ended_at: e.ended_at.map(summary::rfc3339),
-                outcome: e.outcome,
+            .map(|e| {
+                let p = e.provenance;
+                summary::Execution {
+                    pid: e.pid,
+                    command: e.command,
+                    started_at: summary::rfc3339(e.started_at),
+                    ended_at: e.ended_at.map(summary::rfc3339),
+                    outcome: e.outcome,
+                    tool_version: p.as_ref().map(|p| p.tool_version.clone()),
+                    host: p.as_ref().map(|p| p.host.clone()),
+                    os_user: p.as_ref().map(|p| p.os_user.clone()),
+                    command_line: p.map(|p| p.command_line),
+                }
             })
             .collect(),
         config,
     })
+}
+
+/// The API host of a run's stored configuration (`base_url`, else the named
+/// environment's host, else the sandbox's, as the runner chooses) and the environment's
+/// name, if one was chosen. `None` when no configuration was stored.
+fn api_target(config: &serde_json::Value) -> (Option<String>, Option<String>) {
+    let environment = config
+        .get("env")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let named = environment
+        .as_deref()
+        .and_then(|e| serde_json::from_value(serde_json::Value::String(e.to_owned())).ok())
+        .map(|e: crate::api::Environment| e.base_url().to_owned());
+    let base_url = config
+        .get("base_url")
+        .and_then(serde_json::Value::as_str)
+        .map(crate::provenance::without_url_password)
+        .or(named)
+        .or_else(|| {
+            config
+                .is_object()
+                .then(|| crate::api::Environment::Sandbox.base_url().to_owned())
+        });
+    (base_url, environment)
 }
 
 /// Reconciliation figures alone (for the exit code after a run), from a lean pass over the

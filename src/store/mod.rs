@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_drop_events_by_job.sql"),
     include_str!("../../migrations/005_services_cache.sql"),
     include_str!("../../migrations/006_callback_replays.sql"),
+    include_str!("../../migrations/007_audit.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
