@@ -260,6 +260,92 @@ async fn reports_are_complete_records_for_an_audit() {
     }
 }
 
+/// `export --events` is the record of what ran: one line per request the sandbox saw
+/// (the services lookup aside, which belongs to no job); `export` of the jobs has one row
+/// per job, ID numbers masked unless `--show-pii`, and `--state` selects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_lists_every_request_and_every_job() {
+    let b = batch::setup(80, 58, Faults::default(), None).await;
+    let finished = b
+        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+        .await;
+    let run = finished.run_id.to_string();
+    let db = b.db.to_str().unwrap();
+    let seen: u64 = b
+        .sandbox
+        .stats()
+        .requests_by_endpoint
+        .iter()
+        .filter(|(path, _)| !path.contains("services"))
+        .flat_map(|(_, by_status)| by_status.values())
+        .sum();
+    assert!(seen >= 70, "the sandbox saw {seen} requests");
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--events"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(report::export::EVENT_HEADER.join(",").as_str())
+    );
+    assert_eq!(lines.count() as u64, seen);
+
+    let out = smile_recon(&[
+        "export", "--db", db, "--run", &run, "--events", "--format", "jsonl",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count() as u64, seen);
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for field in [
+        "at",
+        "kind",
+        "http_status",
+        "outcome",
+        "latency_ms",
+        "job_id",
+    ] {
+        assert!(first.get(field).is_some(), "{field}: {first}");
+    }
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--format", "jsonl"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 80);
+    let some = &b.generated.rows[0].id_number;
+    assert!(!text.contains(some.as_str()), "an unmasked ID number");
+    let out = smile_recon(&[
+        "export",
+        "--db",
+        db,
+        "--run",
+        &run,
+        "--format",
+        "jsonl",
+        "--show-pii",
+    ]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(some.as_str())
+    );
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--state", "invalid"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let invalid = b
+        .jobs(finished.run_id)
+        .iter()
+        .filter(|j| j.state == smile_recon::store::JobState::Invalid)
+        .count();
+    assert!(invalid > 0);
+    assert_eq!(text.lines().count(), invalid + 1, "{text}");
+    let bad = smile_recon(&["export", "--db", db, "--run", &run, "--state", "nonsense"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 fn smile_recon(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_smile-recon"))
         .args(args)

@@ -3,6 +3,7 @@
 pub mod args;
 mod batch;
 mod demo;
+mod export;
 pub mod logging;
 mod report;
 mod sandbox;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Demo(args) => demo::run(args).await,
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(outcome) => outcome,

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod drift;
+pub mod export;
 mod html;
 mod markdown;
 pub mod mask;
@@ -109,14 +110,14 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    fn write(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn write(path: &Path, source: std::io::Error) -> Self {
         ReportError::Write {
             path: path.to_owned(),
             source,
         }
     }
 
-    fn csv(path: &Path, source: csv::Error) -> Self {
+    pub(crate) fn csv(path: &Path, source: csv::Error) -> Self {
         ReportError::Csv {
             path: path.to_owned(),
             source,

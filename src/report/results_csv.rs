@@ -71,7 +71,7 @@ fn yes_no(b: Option<bool>) -> &'static str {
 }
 
 /// The ID number of a verify row (poll rows have none).
-fn id_number(job: &JobRecord) -> Option<String> {
+pub fn id_number(job: &JobRecord) -> Option<String> {
     let input: Value = serde_json::from_str(&job.input_json).ok()?;
     input
         .get("id_info")?

@@ -27,7 +27,7 @@ use crate::files;
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, ResultSource};
 pub use lock::DbLock;
-pub use reports::{DriftPair, Latency};
+pub use reports::{DriftPair, EventRow, Latency};
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
 pub use services::StoredServices;
 pub use state::JobState;
