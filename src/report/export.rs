@@ -129,7 +129,7 @@ pub fn events(
 
 /// Where rows go: a CSV writer (its header written), or JSON Lines straight to `out`.
 enum Output<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -147,7 +147,7 @@ impl<W: Write> Output<W> {
                     .from_writer(out);
                 w.write_record(header)
                     .map_err(|e| ReportError::csv(path, e))?;
-                Output::Csv(w)
+                Output::Csv(Box::new(w))
             }
             ExportFormat::Jsonl => Output::Jsonl(out),
         })
