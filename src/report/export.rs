@@ -236,11 +236,15 @@ fn job_json(job: &JobRecord, pii: Pii) -> Value {
 }
 
 /// Hides [`PERSONAL_FIELDS`] wherever they appear in an answer (a job_status answer holds
-/// the result under `result`).
+/// the result under `result`), except under `Actions`, whose `DOB`, `Names`... are
+/// verdicts ("Verified", "Partial Match"), not personal data.
 fn hide_personal_fields(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
+                if k == "Actions" {
+                    continue;
+                }
                 if PERSONAL_FIELDS.contains(&k.as_str()) {
                     if let Value::String(s) = v {
                         *s = if k == "IDNumber" || k == "SecondaryIDNumber" {
