@@ -13,6 +13,7 @@ pub mod files;
 pub mod job_spec;
 pub mod log;
 pub mod manifest;
+pub mod provenance;
 pub mod report;
 pub mod runner;
 pub mod sandbox;

@@ -178,6 +178,174 @@ async fn report_figures_equal_what_the_manifest_expects() {
     assert!(!html.contains(some.as_str()), "the HTML shows an ID number");
 }
 
+/// An audit's needs: Smile ID's own job reference on every result, invalid rows still
+/// placed by country and id_type, and the summary saying which build, host, user and
+/// command line ran the run and wrote the report, and whether it shows personal data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_complete_records_for_an_audit() {
+    let b = batch::setup(120, 57, Faults::default(), None).await;
+    let finished = b
+        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+        .await;
+    let out = b.dir.path().join("reports");
+    let summary = write_reports(&b, finished.run_id, &out, false);
+    assert_valid_against_schema(&summary);
+    assert_eq!(summary["schema_version"], 2);
+    assert_eq!(summary["pii_shown"], false);
+    assert_eq!(
+        summary["generated_by"]["tool_version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    let execution = &summary["run"]["executions"][0];
+    for field in ["tool_version", "host", "os_user", "command_line"] {
+        assert!(execution[field].is_string(), "{field}: {execution}");
+    }
+    assert!(
+        summary["run"]["base_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:")),
+        "{}",
+        summary["run"]
+    );
+
+    let mut csv = csv::Reader::from_path(out.join("results.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (state, smile, country, id_type) = (
+        col("state"),
+        col("smile_job_id"),
+        col("country"),
+        col("id_type"),
+    );
+    let (mut done, mut invalid) = (0, 0);
+    for record in csv.records() {
+        let r = record.unwrap();
+        match &r[state] {
+            "done" => {
+                done += 1;
+                assert!(
+                    !r[smile].is_empty(),
+                    "a result without its SmileJobID: {r:?}"
+                );
+            }
+            "invalid" => {
+                invalid += 1;
+                assert!(
+                    !r[country].is_empty() && !r[id_type].is_empty(),
+                    "an invalid row lost its place: {r:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(done > 0 && invalid > 0, "done {done}, invalid {invalid}");
+    assert!(
+        !summary["by_country_id_type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["country"] == "-"),
+        "{}",
+        summary["by_country_id_type"]
+    );
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(!md.contains("Personal data"), "{md}");
+
+    let pii = b.dir.path().join("pii");
+    let summary = write_reports(&b, finished.run_id, &pii, true);
+    assert_eq!(summary["pii_shown"], true);
+    for file in ["summary.md", "report.html"] {
+        let text = std::fs::read_to_string(pii.join(file)).unwrap();
+        assert!(text.contains("Personal data"), "{file} does not say it");
+    }
+}
+
+/// `export --events` is the record of what ran: one line per request the sandbox saw
+/// (the services lookup aside, which belongs to no job); `export` of the jobs has one row
+/// per job, ID numbers masked unless `--show-pii`, and `--state` selects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_lists_every_request_and_every_job() {
+    let b = batch::setup(80, 58, Faults::default(), None).await;
+    let finished = b
+        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
+        .await;
+    let run = finished.run_id.to_string();
+    let db = b.db.to_str().unwrap();
+    let seen: u64 = b
+        .sandbox
+        .stats()
+        .requests_by_endpoint
+        .iter()
+        .filter(|(path, _)| !path.contains("services"))
+        .flat_map(|(_, by_status)| by_status.values())
+        .sum();
+    assert!(seen >= 70, "the sandbox saw {seen} requests");
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--events"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(report::export::EVENT_HEADER.join(",").as_str())
+    );
+    assert_eq!(lines.count() as u64, seen);
+
+    let out = smile_recon(&[
+        "export", "--db", db, "--run", &run, "--events", "--format", "jsonl",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count() as u64, seen);
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for field in [
+        "at",
+        "kind",
+        "http_status",
+        "outcome",
+        "latency_ms",
+        "job_id",
+    ] {
+        assert!(first.get(field).is_some(), "{field}: {first}");
+    }
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--format", "jsonl"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 80);
+    let some = &b.generated.rows[0].id_number;
+    assert!(!text.contains(some.as_str()), "an unmasked ID number");
+    let out = smile_recon(&[
+        "export",
+        "--db",
+        db,
+        "--run",
+        &run,
+        "--format",
+        "jsonl",
+        "--show-pii",
+    ]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(some.as_str())
+    );
+
+    let out = smile_recon(&["export", "--db", db, "--run", &run, "--state", "invalid"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let invalid = b
+        .jobs(finished.run_id)
+        .iter()
+        .filter(|j| j.state == smile_recon::store::JobState::Invalid)
+        .count();
+    assert!(invalid > 0);
+    assert_eq!(text.lines().count(), invalid + 1, "{text}");
+    let bad = smile_recon(&["export", "--db", db, "--run", &run, "--state", "nonsense"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 fn smile_recon(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_smile-recon"))
         .args(args)

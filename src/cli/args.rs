@@ -52,6 +52,9 @@ pub enum Command {
     /// does. Jobs Smile ID accepted go out under a new job_id (derived from the old one
     /// and the retry count); invalid rows are never retried.
     Retry(RetryArgs),
+    /// Every job of a run with its full result, or (--events) the trail of every request
+    /// and callback, on stdout.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -601,4 +604,32 @@ mod help_tests {
             }
         }
     }
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run to export.
+    #[arg(long)]
+    pub run: i64,
+    /// csv or jsonl (one JSON object a line).
+    #[arg(long, value_enum, default_value_t = ExportFormatArg::Csv)]
+    pub format: ExportFormatArg,
+    /// Only jobs in these states (comma-separated: done, failed, gave_up, invalid, ...).
+    #[arg(long, value_delimiter = ',', conflicts_with = "events")]
+    pub state: Vec<String>,
+    /// The trail of every request sent and callback taken instead of the jobs.
+    #[arg(long)]
+    pub events: bool,
+    /// Show ID numbers and the answers' personal fields unmasked.
+    #[arg(long, conflicts_with = "events")]
+    pub show_pii: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormatArg {
+    Csv,
+    Jsonl,
 }

@@ -4,6 +4,7 @@
 pub mod args;
 mod batch;
 mod demo;
+mod export;
 pub mod flags;
 pub mod logging;
 mod report;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Man => man(),
         Command::Validate(args) => validate::run(args),
         Command::Retry(args) => retry::run(args).await,
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(outcome) => outcome,

@@ -278,6 +278,8 @@ mod tests {
             user_id: "u".into(),
             job_id: job_id.into(),
             job_id_derived: derived,
+            country: None,
+            id_type: None,
             body,
         }
     }

@@ -13,6 +13,10 @@ pub struct Row {
     pub job_id: String,
     /// The manifest had no job_id for this row; it was derived.
     pub job_id_derived: bool,
+    /// The row's `country` and `id_type` cells as given (also for an invalid row, so its
+    /// reports still say where it belongs); `None` when absent or empty.
+    pub country: Option<String>,
+    pub id_type: Option<String>,
     pub body: RowBody,
 }
 

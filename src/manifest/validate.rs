@@ -426,11 +426,14 @@ pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: R
             }
         }),
     };
+    let given = |c: &str| Some(short(c).to_owned()).filter(|v| !v.is_empty());
     Row {
         line,
         user_id,
         job_id,
         job_id_derived,
+        country: given("country"),
+        id_type: given("id_type"),
         body: checked.unwrap_or_else(RowBody::Invalid),
     }
 }

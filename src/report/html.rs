@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::HtmlRow;
+use super::aggregate::{HTML_ROWS, HtmlTables};
 use super::summary::Summary;
 use crate::api::Category;
 use crate::store::JobState;
@@ -106,26 +106,50 @@ th{background:#f3f6f9}td{overflow-wrap:anywhere;max-width:60rem}td.n{text-align:
 .card{border:1px solid #dde3ea;border-radius:6px;padding:.6rem 1rem;min-width:8rem}\
 .card b{display:block;font-size:1.4rem}.muted{color:#5b6b7b;font-size:.85rem}\
 svg text{font-size:12px;fill:#1d2733}svg .chart-title{font-weight:600;font-size:13px}\
-code{background:#f3f6f9;padding:0 .2rem}";
+code{background:#f3f6f9;padding:0 .2rem}.pii{border-left:4px solid #c62828;padding-left:.6rem}";
 
-pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> String {
-    let r = &s.run;
+/// The page: a header, the totals as cards, then one section after another.
+pub fn render(s: &Summary, tables: &HtmlTables) -> String {
     let mut h = String::new();
+    header(&mut h, s);
+    cards(&mut h, s);
+    run_section(&mut h, s);
+    results_section(&mut h, s);
+    places_section(&mut h, s);
+    requests_section(&mut h, s);
+    drift_section(&mut h, s);
+    row_tables(&mut h, s, tables);
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn header(h: &mut String, s: &Summary) {
+    let r = &s.run;
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>smile-recon run {id}: {name}</title><style>{STYLE}</style></head><body>\
          <h1>smile-recon run {id}: {name}</h1>\
-         <p class=\"muted\">{mode} {endpoint} · {status} · generated {gen}</p>",
+         <p class=\"muted\">{mode} {endpoint} · {status} · generated {gen} by smile-recon \
+         {version}</p>",
         id = r.id,
         name = escape(&r.name),
         mode = escape(r.mode.as_str()),
         endpoint = escape(r.endpoint.as_deref().unwrap_or("")),
         status = escape(&r.status),
         gen = escape(&s.generated_at),
+        version = escape(&s.generated_by.tool_version),
     );
+    if s.pii_shown {
+        h.push_str(
+            "<p class=\"pii\"><b>Personal data:</b> this report's <code>results.csv</code> \
+             shows ID numbers in clear (<code>--show-pii</code>).</p>",
+        );
+    }
+}
 
+fn cards(h: &mut String, s: &Summary) {
     let get = |c: Category| s.totals.by_category.get(c.as_str()).copied().unwrap_or(0);
     let state = |st: JobState| s.totals.by_state.get(st.as_str()).copied().unwrap_or(0);
     h.push_str("<div class=\"cards\">");
@@ -147,12 +171,19 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         let _ = write!(h, "<div class=\"card\"><b>{n}</b>{label}</div>");
     }
     h.push_str("</div>");
+}
 
+fn run_section(h: &mut String, s: &Summary) {
+    let r = &s.run;
     h.push_str("<h2>Run</h2>");
-    let config = serde_json::to_string(&r.config).unwrap_or_default();
     h.push_str(&table(
         &["", ""],
         [
+            vec!["API".into(), r.base_url.clone().unwrap_or_default()],
+            vec![
+                "environment".into(),
+                r.environment.clone().unwrap_or_else(|| "-".into()),
+            ],
             vec!["manifest".into(), r.manifest_path.clone()],
             vec!["manifest SHA-256".into(), r.manifest_sha256.clone()],
             vec!["created".into(), r.created_at.clone()],
@@ -162,11 +193,21 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
                     .clone()
                     .unwrap_or_else(|| "not finished".into()),
             ],
-            vec!["configuration".into(), config],
         ],
     ));
     h.push_str(&table(
-        &["execution", "pid", "command", "started", "ended", "outcome"],
+        &[
+            "execution",
+            "pid",
+            "command",
+            "started",
+            "ended",
+            "outcome",
+            "version",
+            "host",
+            "user",
+            "command line",
+        ],
         r.executions.iter().enumerate().map(|(i, e)| {
             vec![
                 (i + 1).to_string(),
@@ -175,10 +216,36 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
                 e.started_at.clone(),
                 e.ended_at.clone().unwrap_or_default(),
                 e.outcome.clone().unwrap_or_default(),
+                e.tool_version.clone().unwrap_or_default(),
+                e.host.clone().unwrap_or_default(),
+                e.os_user.clone().unwrap_or_default(),
+                e.command_line.clone().unwrap_or_default(),
             ]
         }),
     ));
+    h.push_str("<h2>Configuration</h2>");
+    h.push_str(&table(&["setting", "value"], config_rows(&r.config)));
+}
 
+/// The stored configuration as (setting, value) rows; a value that is not text or a number
+/// is shown as JSON, an absent one as "-".
+fn config_rows(config: &serde_json::Value) -> Vec<Vec<String>> {
+    let Some(map) = config.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::Null => "-".to_owned(),
+                serde_json::Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            vec![k.clone(), shown]
+        })
+        .collect()
+}
+
+fn results_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>Results</h2>");
     let categories: Vec<(String, u64, &str)> = s
         .totals
@@ -202,7 +269,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             .iter()
             .map(|(k, n)| vec![k.clone(), n.to_string()]),
     ));
+}
 
+fn places_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>By country and id_type</h2>");
     h.push_str(&table(
         &[
@@ -226,7 +295,9 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
             ]
         }),
     ));
+}
 
+fn requests_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>Requests, retries and latency</h2>");
     let q = &s.requests;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
@@ -254,26 +325,48 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
         ]);
     }
     h.push_str(&table(&["", ""], rows));
+}
 
+fn drift_section(h: &mut String, s: &Summary) {
     if let Some(d) = &s.drift {
         let _ = write!(
             h,
-            "<h2>Drift</h2><p>Against run {}: {} of {} shared jobs changed (all in \
-             <code>drift.csv</code>).</p>",
-            d.compared_with_run, d.changed, d.matched
+            "<h2>Drift</h2><p class=\"muted\">Jobs this run shares with run {}; every changed \
+             one is in <code>drift.csv</code>.</p>",
+            d.compared_with_run
         );
+        h.push_str(&table(
+            &["compared with run", "shared jobs", "changed", "unchanged"],
+            [vec![
+                d.compared_with_run.to_string(),
+                d.matched.to_string(),
+                d.changed.to_string(),
+                d.matched.saturating_sub(d.changed).to_string(),
+            ]],
+        ));
     }
+}
 
+/// The first rows of discrepancies and failures (the CSVs hold all of them).
+fn row_tables(h: &mut String, s: &Summary, tables: &HtmlTables) {
     let _ = write!(
         h,
         "<h2>Discrepancies ({})</h2><p class=\"muted\">The first {} rows; all of them are in \
          <code>discrepancies.csv</code>.</p>",
-        s.reconciliation.discrepancies,
-        super::HTML_ROWS
+        s.reconciliation.discrepancies, HTML_ROWS
     );
+    if !s.reconciliation.by_kind.is_empty() {
+        h.push_str(&table(
+            &["kind", "jobs"],
+            s.reconciliation
+                .by_kind
+                .iter()
+                .map(|(k, n)| vec![k.clone(), n.to_string()]),
+        ));
+    }
     h.push_str(&table(
         &["line", "user_id", "job_id", "kind", "detail"],
-        discrepancies.iter().map(|r| r.to_vec()),
+        tables.discrepancies.iter().map(|r| r.to_vec()),
     ));
     let failed: u64 = JobState::ALL
         .into_iter()
@@ -283,15 +376,12 @@ pub fn render(s: &Summary, discrepancies: &[HtmlRow], failures: &[HtmlRow]) -> S
     let _ = write!(
         h,
         "<h2>Failures ({failed})</h2><p class=\"muted\">Failed, gave up or invalid; the first \
-         {} rows (all in <code>results.csv</code>).</p>",
-        super::HTML_ROWS
+         {HTML_ROWS} rows (all in <code>results.csv</code>).</p>"
     );
     h.push_str(&table(
         &["line", "user_id", "job_id", "state", "why"],
-        failures.iter().map(|r| r.to_vec()),
+        tables.failures.iter().map(|r| r.to_vec()),
     ));
-    h.push_str("</body></html>\n");
-    h
 }
 
 #[cfg(test)]

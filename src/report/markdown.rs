@@ -6,8 +6,23 @@ use super::summary::Summary;
 
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
+    run_table(&mut out, s);
+    counts(&mut out, s);
+    findings(&mut out, s);
+    out
+}
+
+/// The run's metadata as a two-column table.
+fn run_table(out: &mut String, s: &Summary) {
     let r = &s.run;
     let _ = writeln!(out, "# smile-recon run {}: {}\n", r.id, r.name);
+    if s.pii_shown {
+        let _ = writeln!(
+            out,
+            "**Personal data**: this report's `results.csv` shows ID numbers in clear \
+             (`--show-pii`).\n"
+        );
+    }
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
         out,
@@ -16,6 +31,9 @@ pub fn render(s: &Summary) -> String {
         r.endpoint.as_deref().unwrap_or("")
     );
     let _ = writeln!(out, "| status | {} |", r.status);
+    if let Some(url) = &r.base_url {
+        let _ = writeln!(out, "| API | {url} |");
+    }
     let _ = writeln!(out, "| manifest | `{}` |", r.manifest_path);
     let _ = writeln!(out, "| manifest SHA-256 | `{}` |", r.manifest_sha256);
     let _ = writeln!(out, "| started | {} |", r.created_at);
@@ -25,8 +43,17 @@ pub fn render(s: &Summary) -> String {
         r.finished_at.as_deref().unwrap_or("not finished")
     );
     let _ = writeln!(out, "| executions | {} |", r.executions.len());
-    let _ = writeln!(out, "| jobs | {} |\n", s.totals.jobs);
+    let _ = writeln!(out, "| jobs | {} |", s.totals.jobs);
+    let g = &s.generated_by;
+    let _ = writeln!(
+        out,
+        "| written by | smile-recon {} on {} as {} |\n",
+        g.tool_version, g.host, g.os_user
+    );
+}
 
+/// Jobs by state, category and ResultCode.
+fn counts(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "## By state\n\n| state | jobs |\n|---|---:|");
     for (state, n) in &s.totals.by_state {
         let _ = writeln!(out, "| {state} | {n} |");
@@ -51,6 +78,10 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+}
+
+/// Requests, reconciliation and drift.
+fn findings(out: &mut String, s: &Summary) {
     let q = &s.requests;
     let ms = |v: Option<i64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
     let _ = writeln!(
@@ -87,5 +118,4 @@ pub fn render(s: &Summary) -> String {
             d.compared_with_run, d.changed, d.matched
         );
     }
-    out
 }

@@ -28,6 +28,9 @@ struct ResultRow<'a> {
     line: i64,
     user_id: Cow<'a, str>,
     job_id: Cow<'a, str>,
+    /// Smile ID's own reference for the job (`SmileJobID`), the one its support and a
+    /// partner's auditor share.
+    smile_job_id: Cow<'a, str>,
     country: Cow<'a, str>,
     id_type: Cow<'a, str>,
     id_number: Cow<'a, str>,
@@ -68,7 +71,7 @@ fn yes_no(b: Option<bool>) -> &'static str {
 }
 
 /// The ID number of a verify row (poll rows have none).
-fn id_number(job: &JobRecord) -> Option<String> {
+pub fn id_number(job: &JobRecord) -> Option<String> {
     let input: Value = serde_json::from_str(&job.input_json).ok()?;
     input
         .get("id_info")?
@@ -115,6 +118,7 @@ pub fn write_result<W: std::io::Write>(
         line: job.line,
         user_id: cell(&job.user_id),
         job_id: cell(&job.job_id),
+        smile_job_id: cell(job.smile_job_id.as_deref().unwrap_or("")),
         country: cell(job.country.as_deref().unwrap_or("")),
         id_type: cell(job.id_type.as_deref().unwrap_or("")),
         id_number: owned(if show_pii { number } else { mask(&number) }),
@@ -196,10 +200,11 @@ pub fn write_discrepancy<W: std::io::Write>(
     })
 }
 
-pub const RESULT_HEADER: [&str; 25] = [
+pub const RESULT_HEADER: [&str; 26] = [
     "line",
     "user_id",
     "job_id",
+    "smile_job_id",
     "country",
     "id_type",
     "id_number",

@@ -5,15 +5,24 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::provenance::Provenance;
 use crate::store::Latency;
 
-/// Bumped whenever a field changes meaning or disappears (adding one is compatible).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a field is added, changes meaning or disappears: the schema lists every
+/// field and allows no other (`additionalProperties: false`). Version 2 added
+/// `generated_by`, `pii_shown`, the run's `base_url` and `environment`, and each
+/// execution's provenance.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
     pub generated_at: String,
+    /// The version, host, user and command line that wrote this report.
+    pub generated_by: Provenance,
+    /// Whether the reports written with this summary show personal data (ID numbers) in
+    /// clear (`--show-pii`).
+    pub pii_shown: bool,
     pub run: RunMeta,
     pub totals: Totals,
     /// By ResultCode, with the catalogue's text and category.
@@ -37,6 +46,10 @@ pub struct RunMeta {
     pub manifest_path: String,
     pub manifest_query: Option<String>,
     pub manifest_sha256: String,
+    /// The API host the run spoke to (a password in the URL hidden).
+    pub base_url: Option<String>,
+    /// `sandbox` or `production` when chosen by name (`--env`).
+    pub environment: Option<String>,
     pub status: String,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -52,6 +65,11 @@ pub struct Execution {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub outcome: Option<String>,
+    /// `None` for executions recorded before the provenance was kept.
+    pub tool_version: Option<String>,
+    pub host: Option<String>,
+    pub os_user: Option<String>,
+    pub command_line: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

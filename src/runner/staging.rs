@@ -75,6 +75,8 @@ pub fn new_job(row: Row) -> NewJob {
         user_id,
         job_id,
         job_id_derived,
+        country,
+        id_type,
         body,
     } = row;
     let base = NewJob {
@@ -111,6 +113,9 @@ pub fn new_job(row: Row) -> NewJob {
             ..base
         },
         RowBody::Invalid(e) => NewJob {
+            // Where the row belongs, as the manifest gave it, for the reports.
+            country,
+            id_type,
             state: JobState::Invalid,
             input_json: to_json(&serde_json::json!({
                 "field": e.field,

@@ -29,7 +29,7 @@ pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
 pub use lock::{DbLock, LockProbe};
-pub use reports::{DriftPair, Latency};
+pub use reports::{DriftPair, EventRow, Latency};
 pub use runs::ExecutionRecord;
 pub use runs::{NewRun, RunRecord, RunStatus, RunSummary};
 pub use services::StoredServices;
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_drop_events_by_job.sql"),
     include_str!("../../migrations/005_services_cache.sql"),
     include_str!("../../migrations/006_callback_replays.sql"),
+    include_str!("../../migrations/007_audit.sql"),
     include_str!("../../migrations/008_job_retries.sql"),
 ];
 

@@ -172,3 +172,59 @@ impl Store {
         Ok(())
     }
 }
+
+/// One entry of a run's audit trail: a request we sent or a callback we took.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EventRow {
+    pub at: i64,
+    pub line: i64,
+    pub user_id: String,
+    pub job_id: String,
+    /// submit, job_status or callback.
+    pub kind: String,
+    pub http_status: Option<i64>,
+    pub code: Option<String>,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+}
+
+impl Store {
+    /// Every event of a run in the order it was recorded, with its job's line, user_id and
+    /// job_id, one at a time (a run of any size in flat memory).
+    pub fn for_each_event(
+        &self,
+        run_id: i64,
+        mut f: impl FnMut(EventRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.at, j.line, j.user_id, j.job_id, e.kind, e.http_status, e.code, \
+                 e.outcome, e.error, e.latency_ms \
+                 FROM events e JOIN jobs j ON j.id = e.job_row \
+                 WHERE e.run_id = ?1 ORDER BY e.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let event = (|| {
+                Ok::<_, rusqlite::Error>(EventRow {
+                    at: r.get(0)?,
+                    line: r.get(1)?,
+                    user_id: r.get(2)?,
+                    job_id: r.get(3)?,
+                    kind: r.get(4)?,
+                    http_status: r.get(5)?,
+                    code: r.get(6)?,
+                    outcome: r.get(7)?,
+                    error: r.get(8)?,
+                    latency_ms: r.get(9)?,
+                })
+            })()
+            .map_err(|e| self.err(e))?;
+            f(event)?;
+        }
+        Ok(())
+    }
+}

@@ -96,6 +96,8 @@ pub struct ExecutionRecord {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub outcome: Option<String>,
+    /// `None` for executions recorded before provenance was kept.
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 const RUN_COLUMNS: &str = "id, name, mode, endpoint, manifest_path, manifest_query, \
@@ -247,11 +249,24 @@ impl Store {
         Ok(())
     }
 
+    /// Records that this process starts working on `run_id`, with its provenance
+    /// (version, host, user, command line).
     pub fn start_execution(&self, run_id: i64, command: &str) -> Result<i64, StoreError> {
+        let p = crate::provenance::Provenance::current();
         self.conn
             .execute(
-                "INSERT INTO executions (run_id, pid, command, started_at) VALUES (?1, ?2, ?3, ?4)",
-                params![run_id, std::process::id(), command, now_ms()],
+                "INSERT INTO executions (run_id, pid, command, started_at, tool_version, host, \
+                 os_user, command_line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    run_id,
+                    std::process::id(),
+                    command,
+                    now_ms(),
+                    p.tool_version,
+                    p.host,
+                    p.os_user,
+                    p.command_line
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -271,8 +286,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, pid, command, started_at, ended_at, outcome FROM executions \
-                 WHERE run_id = ?1 ORDER BY id",
+                "SELECT id, pid, command, started_at, ended_at, outcome, tool_version, host, \
+                 os_user, command_line FROM executions WHERE run_id = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map([run_id], |r| {
@@ -283,6 +298,15 @@ impl Store {
                 started_at: r.get(3)?,
                 ended_at: r.get(4)?,
                 outcome: r.get(5)?,
+                provenance: match r.get::<_, Option<String>>(6)? {
+                    Some(tool_version) => Some(crate::provenance::Provenance {
+                        tool_version,
+                        host: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                        os_user: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                        command_line: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                    }),
+                    None => None,
+                },
             })
         })
         .and_then(|rows| rows.collect())
