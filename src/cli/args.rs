@@ -117,8 +117,21 @@ pub struct LimitArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The checkpoint database.
-    #[arg(long, value_name = "PATH", default_value = "smile-recon.db")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SMILE_RECON_DB",
+        default_value = "smile-recon.db"
+    )]
     pub db: PathBuf,
+}
+
+/// `run`'s database: the flag, `SMILE_RECON_DB`, else the spec's `db`, else the default.
+#[derive(Debug, Clone, Args)]
+pub struct SpecStoreArgs {
+    /// The checkpoint database [default: the spec's `db`, else smile-recon.db].
+    #[arg(long, value_name = "PATH", env = "SMILE_RECON_DB")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -150,7 +163,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: SpecStoreArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub report: RunReportArgs,
     #[command(flatten)]
@@ -172,6 +187,8 @@ pub struct ManifestArgs {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Which endpoint to submit to [default: verify-async; a resumed run keeps its own].
     #[arg(long, value_enum)]
     pub endpoint: Option<SubmitEndpoint>,
@@ -212,6 +229,8 @@ pub struct SubmitArgs {
 pub struct PollArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Give up polling jobs still pending after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<f64>,
@@ -296,7 +315,9 @@ pub struct ReportArgs {
 /// Reports written when a run stops (a job spec's `[report]` section sets the same).
 #[derive(Debug, Clone, Args)]
 pub struct RunReportArgs {
-    /// Write the reports into this folder when the run stops.
+    /// Write the reports into this folder when the run's jobs are all final (kept with
+    /// the run, so `resume` writes them too). `{run}`, `{name}` and `{date}` in it are
+    /// filled in; it is created and checked writable before the first request.
     #[arg(long = "report", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Comma-separated report formats: json, csv, md, html.
@@ -306,9 +327,30 @@ pub struct RunReportArgs {
     #[arg(long)]
     pub show_pii: bool,
     /// Which findings make the exit code non-zero: discrepancies (4, then job errors 3),
-    /// errors (3 for jobs that ended in error), or none (0 once the run finished).
-    #[arg(long, value_enum, default_value_t = FailOn::Discrepancies)]
-    pub fail_on: FailOn,
+    /// errors (3 for jobs that ended in error), or none (0 once the run finished); kept
+    /// with the run [default: discrepancies].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Which run a command is: its identity, and what to do when that identity ran before.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// With the run's name, its identity (`{date}` becomes today's date) [default: the
+    /// manifest's SHA-256]. The same identity unfinished resumes; finished, it is refused.
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<String>,
+    /// Run an identity that finished before once more, as a new run: new job_ids, every
+    /// row sent (and paid for) again.
+    #[arg(long)]
+    pub again: bool,
+    /// An unfinished run whose manifest changed: refuse (exit 1) or abandon it and start
+    /// a new run [default: refuse].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_changed_manifest: Option<super::flags::OnChangedManifestArg>,
+    /// Accept a manifest without rows (otherwise exit 1: a failed export goes unnoticed).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

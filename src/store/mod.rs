@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/005_services_cache.sql"),
     include_str!("../../migrations/006_callback_replays.sql"),
     include_str!("../../migrations/008_job_retries.sql"),
+    include_str!("../../migrations/009_run_identity.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
