@@ -510,21 +510,7 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
     // One count of the run's jobs serves the exit code, the run's status and the summary
     // (each is a scan of the run's rows).
     let (counts, categories) = store.counts(run_id)?;
-    let outcome = match (&error, interrupted) {
-        (Some(_), _) => Outcome::Fatal,
-        (None, true) => Outcome::Interrupted,
-        (None, false) => {
-            let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
-                .iter()
-                .filter_map(|s| counts.get(s))
-                .sum();
-            if errors > 0 {
-                Outcome::JobErrors
-            } else {
-                Outcome::Success
-            }
-        }
-    };
+    let outcome = outcome_of(error.is_some(), interrupted, &counts);
     let active: u64 = counts
         .iter()
         .filter(|(s, _)| !s.is_final())
@@ -571,6 +557,29 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
         reports_pending,
         lock: Some(Arc::new(ran.lock)),
     })
+}
+
+/// The exit outcome of an execution from how the engine stopped and the run's counts.
+fn outcome_of(
+    failed: bool,
+    interrupted: bool,
+    counts: &std::collections::BTreeMap<JobState, u64>,
+) -> Outcome {
+    if failed {
+        return Outcome::Fatal;
+    }
+    if interrupted {
+        return Outcome::Interrupted;
+    }
+    let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
+        .iter()
+        .filter_map(|s| counts.get(s))
+        .sum();
+    if errors > 0 {
+        Outcome::JobErrors
+    } else {
+        Outcome::Success
+    }
 }
 
 fn short(sha: &str) -> &str {
