@@ -73,7 +73,7 @@ pub struct Identity<'a> {
 #[derive(Debug)]
 pub enum Choice {
     /// An unfinished run of the identity (or, from before identities, of the name).
-    Resume(RunRecord),
+    Resume(Box<RunRecord>),
     /// A new run of the identity, of this generation.
     New {
         generation: i64,
@@ -143,7 +143,7 @@ pub fn choose(
                 })
             }
         },
-        Some(run) => Ok(Choice::Resume(run)),
+        Some(run) => Ok(Choice::Resume(Box::new(run))),
         None => Ok(Choice::New {
             generation: store.next_generation(who.name, who.key)?,
             again_of: None,

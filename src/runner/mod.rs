@@ -146,7 +146,7 @@ fn plan(request: &Invocation, store: &mut Store, lock: &DbLock) -> Result<Plan, 
     let (existing, generation) = match choice {
         identity::Choice::Resume(run) => {
             let generation = run.generation;
-            (Some(run), generation)
+            (Some(*run), generation)
         }
         identity::Choice::New {
             generation,
