@@ -151,6 +151,8 @@ impl Error {
     pub fn outcome(&self) -> Outcome {
         match self {
             Error::Usage(_) | Error::EndpointChanged { .. } => Outcome::Usage,
+            // Nothing was left to do: not a failure (a finished run and no run alike).
+            Error::NothingToResume(_) => Outcome::Success,
             Error::Config(ConfigError::CaCert(_)) => Outcome::Fatal,
             Error::Config(_) => Outcome::Usage,
             Error::Credentials(_)
@@ -161,7 +163,6 @@ impl Error {
             | Error::AlreadyFinished { .. }
             | Error::EmptyManifest { .. }
             | Error::NoSuchRun(_)
-            | Error::NothingToResume(_)
             | Error::Breaker { .. }
             | Error::Engine(_)
             | Error::Fatal(_) => Outcome::Fatal,
@@ -199,7 +200,7 @@ mod tests {
             (ConfigError::NeedsCallback("verify-async").into(), 2),
             (ConfigError::CaCert("x".into()).into(), 1),
             (CredentialsError::NoKey.into(), 1),
-            (Error::NothingToResume("x".into()), 1),
+            (Error::NothingToResume("x".into()), 0),
             (
                 Error::AlreadyFinished {
                     run: 1,

@@ -118,14 +118,11 @@ async fn by_default_a_changed_manifest_is_refused_with_a_pasteable_hint() {
         "{}",
         text(&refused)
     );
-    // resume of nothing and of a finished run: said so, the same exit code
-    let nothing = smile_recon(&["resume", "--db", "none.db"], common::KEY, dir);
-    assert!(
-        text(&nothing).contains("nothing to resume"),
-        "{}",
-        text(&nothing)
-    );
+    // resume against a database that does not exist: refused, and none is created
+    let missing = smile_recon(&["resume", "--db", "none.db"], common::KEY, dir);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
     assert!(!dir.join("none.db").exists(), "resume created a database");
+    // resume of nothing and of a finished run: said so, the same exit code
     let fresh = smile_recon(
         &[
             "submit",
@@ -149,17 +146,24 @@ async fn by_default_a_changed_manifest_is_refused_with_a_pasteable_hint() {
         "{}",
         text(&fresh)
     );
+    let nothing = smile_recon(&["resume", "--db", "other.db"], common::KEY, dir);
+    assert!(
+        text(&nothing).contains("nothing to resume"),
+        "{}",
+        text(&nothing)
+    );
     let finished = smile_recon(
         &["resume", "--run", "1", "--db", "other.db"],
         common::KEY,
         dir,
     );
     assert!(
-        text(&finished).contains("nothing to resume"),
+        text(&finished).contains("run 1 is finished"),
         "{}",
         text(&finished)
     );
     assert_eq!(finished.status.code(), nothing.status.code());
+    assert_eq!(finished.status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,7 +78,7 @@ pub struct Finished {
     /// [`Finished::settle`] records it. A process killed before then leaves the run
     /// unfinished, so the same command again writes the reports and sends nothing.
     pub reports_pending: bool,
-    /// The database lock, held until the run is settled.
+    /// The database lock while the reports are pending, held until the run is settled.
     pub lock: Option<Arc<DbLock>>,
 }
 
@@ -555,7 +555,7 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
         metrics,
         fail_on: ran.fail_on,
         reports_pending,
-        lock: Some(Arc::new(ran.lock)),
+        lock: reports_pending.then(|| Arc::new(ran.lock)),
     })
 }
 
