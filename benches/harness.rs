@@ -309,6 +309,8 @@ async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
             manifest_query: None,
             manifest_sha256: "0".repeat(64),
             config_json: "{}".into(),
+            run_key: "0".repeat(64),
+            generation: 0,
         })
         .unwrap();
     let rows: Vec<NewJob> = (0..jobs)

@@ -36,6 +36,29 @@ impl Outcome {
     }
 }
 
+/// Which findings make a finished run's exit code non-zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Nothing: 0 once the run finished.
+    None,
+    /// Discrepancies (4), then jobs in error (3).
+    #[default]
+    Discrepancies,
+    /// Jobs in error (3).
+    Errors,
+}
+
+impl FailOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::None => "none",
+            FailOn::Discrepancies => "discrepancies",
+            FailOn::Errors => "errors",
+        }
+    }
+}
+
 /// Why a command stopped, with a message for the operator (never containing the API key).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -59,8 +82,9 @@ pub enum Error {
     /// The manifest is not the one the run was started with.
     #[error(
         "{manifest} has changed since run {run} started (SHA-256 {then} then, {now} now); a \
-         run is bound to its manifest: restore the file to resume, or start a new run in \
-         another database"
+         run is bound to its manifest: restore the file to resume it, or retire it with \
+         `smile-recon runs abandon {run}` (a job spec's `on_changed_manifest = \"abandon\"` \
+         does this unattended)"
     )]
     ManifestChanged {
         manifest: String,
@@ -68,6 +92,25 @@ pub enum Error {
         then: String,
         now: String,
     },
+    /// The run's identity already ran to its end: running it again would pay for every
+    /// row again.
+    #[error(
+        "run {run} ({name}, key {key}) finished on {date}: this manifest was already \
+         processed. Running it again is refused so that no row is paid for twice; add \
+         --again to make a deliberate new run of it (new job_ids, every row sent again)"
+    )]
+    AlreadyFinished {
+        run: i64,
+        name: String,
+        key: String,
+        date: String,
+    },
+    /// A manifest without a single row (a failed export, most often).
+    #[error(
+        "{manifest} has no rows (only a header?); run {run} is abandoned. Pass --allow-empty \
+         (or `allow_empty = true` under [manifest]) if an empty manifest is expected"
+    )]
+    EmptyManifest { manifest: String, run: i64 },
     /// A resumed run asked to continue on another endpoint.
     #[error(
         "run {run} was started with --endpoint {started}; it cannot continue with --endpoint \
@@ -80,14 +123,20 @@ pub enum Error {
     },
     #[error("no run {0} in this database")]
     NoSuchRun(i64),
-    #[error("no unfinished run to resume in this database")]
-    NothingToResume,
+    /// `resume` found nothing to do: the run is finished, or there is no unfinished run.
+    #[error("nothing to resume: {0}")]
+    NothingToResume(String),
     /// The circuit breaker stopped the run; its jobs stay pending.
     #[error(
         "stopped after repeated systemic failures: {why}; the remaining jobs are left \
-         pending, fix the cause and run `smile-recon resume --run {run}`"
+         pending, fix the cause and run `{resume}`"
     )]
-    Breaker { run: i64, why: String },
+    Breaker {
+        run: i64,
+        why: String,
+        /// The command that continues the run, ready to paste.
+        resume: String,
+    },
     /// The engine failed (its database writer, its dispatcher).
     #[error("{0}")]
     Engine(String),
@@ -102,6 +151,8 @@ impl Error {
     pub fn outcome(&self) -> Outcome {
         match self {
             Error::Usage(_) | Error::EndpointChanged { .. } => Outcome::Usage,
+            // Nothing was left to do: not a failure (a finished run and no run alike).
+            Error::NothingToResume(_) => Outcome::Success,
             Error::Config(ConfigError::CaCert(_)) => Outcome::Fatal,
             Error::Config(_) => Outcome::Usage,
             Error::Credentials(_)
@@ -109,8 +160,9 @@ impl Error {
             | Error::Manifest(_)
             | Error::Spec(_)
             | Error::ManifestChanged { .. }
+            | Error::AlreadyFinished { .. }
+            | Error::EmptyManifest { .. }
             | Error::NoSuchRun(_)
-            | Error::NothingToResume
             | Error::Breaker { .. }
             | Error::Engine(_)
             | Error::Fatal(_) => Outcome::Fatal,
@@ -148,7 +200,16 @@ mod tests {
             (ConfigError::NeedsCallback("verify-async").into(), 2),
             (ConfigError::CaCert("x".into()).into(), 1),
             (CredentialsError::NoKey.into(), 1),
-            (Error::NothingToResume, 1),
+            (Error::NothingToResume("x".into()), 0),
+            (
+                Error::AlreadyFinished {
+                    run: 1,
+                    name: "n".into(),
+                    key: "k".into(),
+                    date: "d".into(),
+                },
+                1,
+            ),
             (
                 Error::EndpointChanged {
                     run: 1,
@@ -161,6 +222,7 @@ mod tests {
                 Error::Breaker {
                     run: 1,
                     why: "x".into(),
+                    resume: "smile-recon resume --run 1".into(),
                 },
                 1,
             ),

@@ -10,15 +10,23 @@ use crate::api::{Environment, SubmitEndpoint};
 use crate::config::Layer;
 use crate::exit::Error;
 
+pub use crate::config::policy::OnChangedManifest;
 pub use crate::config::report::{ReportSpec, default_formats};
 pub use crate::store::RunMode;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
-    /// The run's name: re-running an unfinished run of this name resumes it. Defaults to
-    /// the spec file's stem.
+    /// The run's name: with `key`, the run's identity. Defaults to the spec file's stem.
     pub name: Option<String>,
+    /// The identifying key (`{date}` becomes today's date); by default the manifest's
+    /// SHA-256.
+    pub key: Option<String>,
+    /// The checkpoint database (relative to the spec's folder), unless `--db` or
+    /// `SMILE_RECON_DB` says otherwise.
+    pub db: Option<PathBuf>,
+    /// `refuse` (default) or `abandon` an unfinished run whose manifest changed.
+    pub on_changed_manifest: Option<OnChangedManifest>,
     pub mode: RunMode,
     pub manifest: ManifestSpec,
     #[serde(default)]
@@ -45,6 +53,8 @@ pub struct MetricsSpec {
 pub struct ManifestSpec {
     pub path: PathBuf,
     pub query: Option<String>,
+    /// A manifest with no rows is a run (otherwise exit 1).
+    pub allow_empty: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -127,6 +137,9 @@ impl JobSpec {
         if let Some(m) = spec.metrics.as_mut() {
             rebase(&mut m.file);
         }
+        if let Some(db) = spec.db.as_mut() {
+            rebase(db);
+        }
         let name = spec.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -162,6 +175,10 @@ impl JobSpec {
             ca_cert: self.api.ca_cert.clone(),
             unknown_id_types: self.submit.unknown_id_types,
             metrics_file: self.metrics.as_ref().map(|m| m.file.clone()),
+            run_key: self.key.clone(),
+            on_changed_manifest: self.on_changed_manifest,
+            allow_empty: self.manifest.allow_empty,
+            fail_on: self.report.as_ref().and_then(|r| r.fail_on),
         }
     }
 }
@@ -253,14 +270,18 @@ out = "reports"
     #[test]
     fn every_declared_spec_key_is_a_spec_key() {
         for setting in crate::config::SETTINGS {
-            let (section, key) = setting
-                .spec
-                .trim_start_matches('[')
-                .split_once("] ")
-                .unwrap();
-            let text = format!(
-                "mode = \"poll\"\n[manifest]\npath = \"x.csv\"\n[{section}]\n{key} = [[1]]\n"
-            );
+            let text = match setting.spec.trim_start_matches('[').split_once("] ") {
+                Some(("manifest", key)) => {
+                    format!("mode = \"poll\"\n[manifest]\npath = \"x.csv\"\n{key} = [[1]]\n")
+                }
+                Some((section, key)) => format!(
+                    "mode = \"poll\"\n[manifest]\npath = \"x.csv\"\n[{section}]\n{key} = [[1]]\n"
+                ),
+                None => format!(
+                    "mode = \"poll\"\n{} = [[1]]\n[manifest]\npath = \"x.csv\"\n",
+                    setting.spec
+                ),
+            };
             let err = toml::from_str::<JobSpec>(&text).unwrap_err().to_string();
             assert!(!err.contains("unknown field"), "{}: {err}", setting.spec);
         }

@@ -458,6 +458,7 @@ async fn whole_run(addr: SocketAddr, mode: RunMode) -> Run {
         progress: ProgressMode::Quiet,
         report: None,
         api_key: Some(ApiKey::new(KEY).unwrap()),
+        again: false,
     };
     let started = Instant::now();
     // In its own task, so that a panic anywhere in the run shows as a JoinError here.

@@ -135,6 +135,7 @@ async fn start_run(jobs: usize, concurrency: usize) -> AsyncRun {
         progress: ProgressMode::Quiet,
         report: None,
         api_key: Some(ApiKey::new(KEY).unwrap()),
+        again: false,
     };
     let handle = tokio::spawn(runner::execute(request));
     AsyncRun {

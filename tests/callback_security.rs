@@ -150,6 +150,7 @@ async fn start_run(jobs: usize, rate: f64, burst: u32) -> Run {
         progress: ProgressMode::Quiet,
         report: None,
         api_key: Some(ApiKey::new(KEY).unwrap()),
+        again: false,
     };
     let handle = tokio::spawn(runner::execute(request));
     Run {

@@ -98,9 +98,24 @@ async fn an_unfinished_spec_resumes_when_run_again() {
     );
     batch::assert_matches_manifest(&b, 1);
 
-    // Finished: running the spec again starts a new run.
-    let again = smile_recon(
+    // Finished: running the spec again is refused (it would send every row again)...
+    let refused = smile_recon(
         &["run", "nightly.toml", "--db", "runs.db", "--quiet"],
+        common::KEY,
+        dir,
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("--again"), "{}", text(&refused));
+    // ... and --again starts a new run.
+    let again = smile_recon(
+        &[
+            "run",
+            "nightly.toml",
+            "--db",
+            "runs.db",
+            "--quiet",
+            "--again",
+        ],
         common::KEY,
         dir,
     );
@@ -158,6 +173,8 @@ async fn the_bad_manifest_corpus_exits_as_documented() {
         "empty.csv",
         "no_header.csv",
         "duplicate_header.csv",
+        // No rows: a failed export, exit 1 unless --allow-empty.
+        "header_only.csv",
         "missing_column.csv",
         "invalid_utf8_header.csv",
         "poll_missing_job_id_column.csv",
@@ -168,7 +185,6 @@ async fn the_bad_manifest_corpus_exits_as_documented() {
         "crlf.csv",
         "crlf_quoted.csv",
         "extra_columns.csv",
-        "header_only.csv",
         "blank_lines.csv",
         "crlf_blank_lines.csv",
         "bom_quoted_header.csv",

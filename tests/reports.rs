@@ -499,7 +499,10 @@ async fn drift_between_two_runs_whose_answers_differ() {
         base_url: Some(second_server.base_url()),
         ..b.flags()
     };
-    let second = b.run(b.request(RunMode::Poll, flags)).await;
+    // The same manifest again is a deliberate new run of its identity.
+    let mut request = b.request(RunMode::Poll, flags);
+    request.again = true;
+    let second = b.run(request).await;
     assert_ne!(first.run_id, second.run_id);
 
     let out = b.dir.path().join("drift");

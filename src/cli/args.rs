@@ -118,8 +118,21 @@ pub struct LimitArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The checkpoint database.
-    #[arg(long, value_name = "PATH", default_value = "smile-recon.db")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SMILE_RECON_DB",
+        default_value = "smile-recon.db"
+    )]
     pub db: PathBuf,
+}
+
+/// `run`'s database: the flag, `SMILE_RECON_DB`, else the spec's `db`, else the default.
+#[derive(Debug, Clone, Args)]
+pub struct SpecStoreArgs {
+    /// The checkpoint database [default: the spec's `db`, else smile-recon.db].
+    #[arg(long, value_name = "PATH", env = "SMILE_RECON_DB")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -151,7 +164,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: SpecStoreArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub report: RunReportArgs,
     #[command(flatten)]
@@ -173,6 +188,8 @@ pub struct ManifestArgs {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Which endpoint to submit to [default: verify-async; a resumed run keeps its own].
     #[arg(long, value_enum)]
     pub endpoint: Option<super::flags::SubmitEndpointArg>,
@@ -213,6 +230,8 @@ pub struct SubmitArgs {
 pub struct PollArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Give up polling jobs still pending after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<f64>,
@@ -297,7 +316,9 @@ pub struct ReportArgs {
 /// Reports written when a run stops (a job spec's `[report]` section sets the same).
 #[derive(Debug, Clone, Args)]
 pub struct RunReportArgs {
-    /// Write the reports into this folder when the run stops.
+    /// Write the reports into this folder when the run's jobs are all final (kept with
+    /// the run, so `resume` writes them too). `{run}`, `{name}` and `{date}` in it are
+    /// filled in; it is created and checked writable before the first request.
     #[arg(long = "report", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Comma-separated report formats: json, csv, md, html.
@@ -307,9 +328,30 @@ pub struct RunReportArgs {
     #[arg(long)]
     pub show_pii: bool,
     /// Which findings make the exit code non-zero: discrepancies (4, then job errors 3),
-    /// errors (3 for jobs that ended in error), or none (0 once the run finished).
-    #[arg(long, value_enum, default_value_t = FailOn::Discrepancies)]
-    pub fail_on: FailOn,
+    /// errors (3 for jobs that ended in error), or none (0 once the run finished); kept
+    /// with the run [default: discrepancies].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Which run a command is: its identity, and what to do when that identity ran before.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// With the run's name, its identity (`{date}` becomes today's date) [default: the
+    /// manifest's SHA-256]. The same identity unfinished resumes; finished, it is refused.
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<String>,
+    /// Run an identity that finished before once more, as a new run: new job_ids, every
+    /// row sent (and paid for) again.
+    #[arg(long)]
+    pub again: bool,
+    /// An unfinished run whose manifest changed: refuse (exit 1) or abandon it and start
+    /// a new run [default: refuse].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_changed_manifest: Option<super::flags::OnChangedManifestArg>,
+    /// Accept a manifest without rows (otherwise exit 1: a failed export goes unnoticed).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,9 +2,10 @@
 //! the runner does the work.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use crate::exit::{Error, Outcome};
-use crate::job_spec::RunMode;
+use crate::exit::{Error, FailOn, Outcome};
+use crate::job_spec::{JobSpec, RunMode};
 use crate::manifest::ManifestSource;
 use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
 
@@ -27,6 +28,7 @@ fn request(
     flags: Layer,
     db: std::path::PathBuf,
     output: &OutputArgs,
+    again: bool,
 ) -> Invocation {
     Invocation {
         command: command.into(),
@@ -36,7 +38,16 @@ fn request(
         progress: progress(output),
         report: None,
         api_key: None,
+        again,
     }
+}
+
+/// `run`'s database: `--db` or `SMILE_RECON_DB`, else the spec's `db` (relative to the
+/// spec's folder), else the default. A spec that cannot be read is reported by the run.
+fn spec_db(given: Option<PathBuf>, spec: &Path) -> PathBuf {
+    given
+        .or_else(|| JobSpec::load(spec).ok().and_then(|(s, _)| s.db))
+        .unwrap_or_else(|| PathBuf::from(runner::identity::DEFAULT_DB))
 }
 
 async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Error> {
@@ -50,6 +61,12 @@ async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome
         Ok((outcome, discrepancies)) => (outcome.code(), *discrepancies),
         Err(error) => (error.code(), None),
     };
+    if let Ok((outcome, discrepancies)) = &judged {
+        println!(
+            "{}",
+            exit_reason(*outcome, *discrepancies, finished.fail_on)
+        );
+    }
     // The run's last word in the log (a JSON event with --log-format json): the exit code
     // the process ends with, and what set it.
     tracing::info!(
@@ -68,17 +85,45 @@ async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome
             discrepancies,
         });
     }
-    judged.map(|(outcome, _)| outcome)
+    let judged = judged.map(|(outcome, _)| outcome)?;
+    // Only now, its reports written, is the run finished.
+    finished.settle(&db)?;
+    Ok(judged)
+}
+
+/// The rule that set the exit code, for the summary's last line.
+fn exit_reason(outcome: Outcome, discrepancies: Option<u64>, fail_on: FailOn) -> String {
+    let code = outcome.code();
+    let rule = format!("--fail-on {}", fail_on.as_str());
+    match outcome {
+        Outcome::Success if fail_on == FailOn::None => {
+            format!("exit {code}: the run finished ({rule}: findings do not fail it)")
+        }
+        Outcome::Success => format!("exit {code}: every job final, none in error ({rule})"),
+        Outcome::JobErrors => format!(
+            "exit {code}: some jobs ended failed, gave_up or invalid ({rule}; `--fail-on none` \
+             accepts them)"
+        ),
+        Outcome::Discrepancies => format!(
+            "exit {code}: {} jobs disagree with the manifest's expectations ({rule})",
+            discrepancies.unwrap_or(0)
+        ),
+        _ => format!("exit {code}"),
+    }
 }
 
 pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
+    let common = super::flags::common(&args.api, &args.limits, &args.output);
+    let flags = super::flags::identity(&args.identity, &args.report, common);
+    let db = spec_db(args.store.db, &args.spec);
     execute(
         request(
             format!("run {}", args.spec.display()),
             Target::Spec(args.spec),
-            super::flags::common(&args.api, &args.limits, &args.output),
-            args.store.db,
+            flags,
+            db,
             &args.output,
+            args.identity.again,
         ),
         &args.report,
     )
@@ -97,6 +142,7 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
             flags,
             args.store.db,
             &args.output,
+            args.identity.again,
         ),
         &args.report,
     )
@@ -115,6 +161,7 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Error> {
             flags,
             args.store.db,
             &args.output,
+            args.identity.again,
         ),
         &args.report,
     )
@@ -129,12 +176,13 @@ pub async fn resume(args: ResumeArgs) -> Result<Outcome, Error> {
             super::flags::common(&args.api, &args.limits, &args.output),
             args.store.db,
             &args.output,
+            false,
         ),
         &RunReportArgs {
             report_dir: None,
             report_format: None,
             show_pii: false,
-            fail_on: super::args::FailOn::Discrepancies,
+            fail_on: None,
         },
     )
     .await

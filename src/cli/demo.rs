@@ -19,8 +19,9 @@ use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
 use crate::sandbox::{self, Faults, Mix, SandboxConfig, StatusErrors};
 use crate::store::{JobState, Store};
 
-use super::args::{DemoArgs, FailOn};
+use super::args::DemoArgs;
 use super::logging;
+use crate::exit::FailOn;
 
 const PARTNER: &str = "002";
 const SEED: u64 = 2026;
@@ -133,6 +134,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         progress,
         report: None,
         api_key: Some(key.clone()),
+        again: false,
     };
 
     println!("\n1/2 re-verification: submit --endpoint verify-async --callback-listen 127.0.0.1:0");

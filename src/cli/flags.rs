@@ -4,11 +4,14 @@
 
 use clap::ValueEnum;
 
-use super::args::{ApiArgs, LimitArgs, OutputArgs, PollArgs, SubmitArgs};
+use super::args::{
+    ApiArgs, FailOn, IdentityArgs, LimitArgs, OutputArgs, PollArgs, RunReportArgs, SubmitArgs,
+};
 use crate::api::id_types::UnknownIdTypes;
 use crate::api::{Environment, SubmitEndpoint};
 use crate::config::Layer;
 use crate::engine::callbacks::CallbackConfirm;
+use crate::job_spec::OnChangedManifest;
 
 /// The flags every run command takes.
 pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
@@ -30,9 +33,22 @@ pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
     }
 }
 
+/// The identity and report flags of `run`, `submit` and `poll` (kept with the run).
+pub fn identity(identity: &IdentityArgs, report: &RunReportArgs, lower: Layer) -> Layer {
+    Layer {
+        run_key: identity.run_key.clone(),
+        on_changed_manifest: identity.on_changed_manifest.map(Into::into),
+        allow_empty: identity.allow_empty.then_some(true),
+        report_dir: report.report_dir.clone(),
+        report_formats: report.report_format.clone(),
+        fail_on: report.fail_on.map(Into::into),
+        ..lower
+    }
+}
+
 /// `submit`'s flags.
 pub fn submit(args: &SubmitArgs) -> Layer {
-    Layer {
+    let layer = Layer {
         endpoint: args.endpoint.map(Into::into),
         callback_url: args.callback_url.clone(),
         callback_listen: args.callback_listen,
@@ -41,15 +57,45 @@ pub fn submit(args: &SubmitArgs) -> Layer {
         callback_max_age: args.callback_max_age,
         unknown_id_types: args.unknown_id_types.map(Into::into),
         ..common(&args.api, &args.limits, &args.output)
-    }
+    };
+    identity(&args.identity, &args.report, layer)
 }
 
 /// `poll`'s flags.
 pub fn poll(args: &PollArgs) -> Layer {
-    Layer {
+    let layer = Layer {
         deadline: args.deadline,
         poll_interval: args.poll_interval,
         ..common(&args.api, &args.limits, &args.output)
+    };
+    identity(&args.identity, &args.report, layer)
+}
+
+/// `--on-changed-manifest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnChangedManifestArg {
+    /// Exit 1, naming the run; a person decides.
+    Refuse,
+    /// Abandon the unfinished run (kept in history) and start a new one.
+    Abandon,
+}
+
+impl From<OnChangedManifestArg> for OnChangedManifest {
+    fn from(a: OnChangedManifestArg) -> Self {
+        match a {
+            OnChangedManifestArg::Refuse => Self::Refuse,
+            OnChangedManifestArg::Abandon => Self::Abandon,
+        }
+    }
+}
+
+impl From<FailOn> for crate::exit::FailOn {
+    fn from(a: FailOn) -> Self {
+        match a {
+            FailOn::None => Self::None,
+            FailOn::Discrepancies => Self::Discrepancies,
+            FailOn::Errors => Self::Errors,
+        }
     }
 }
 
@@ -141,6 +187,14 @@ mod tests {
         for arg in CallbackConfirmArg::value_variants() {
             let name = arg.to_possible_value().unwrap().get_name().to_owned();
             assert_eq!(CallbackConfirm::from(*arg).as_str(), name);
+        }
+        for arg in OnChangedManifestArg::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(OnChangedManifest::from(*arg).as_str(), name);
+        }
+        for arg in FailOn::value_variants() {
+            let name = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(crate::exit::FailOn::from(*arg).as_str(), name);
         }
         for arg in UnknownIdTypesArg::value_variants() {
             let name = arg.to_possible_value().unwrap().get_name().to_owned();

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::{Error, Outcome, fatal};
+use crate::exit::{Error, FailOn, Outcome, fatal};
 use crate::job_spec::RunMode;
 use crate::report::{self, Format, ReportOptions, Summary};
 use crate::store::{JobState, Store};
 
-use super::args::{FailOn, ReportArgs, RunReportArgs};
+use super::args::{ReportArgs, RunReportArgs};
 
 /// The exit code a finished run gets once its findings are known.
 pub fn apply_fail_on(outcome: Outcome, summary: &Summary, fail_on: FailOn) -> Outcome {
@@ -86,11 +86,12 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
     } else {
         Outcome::Success
     };
-    Ok(apply_fail_on(outcome, &summary, args.fail_on))
+    Ok(apply_fail_on(outcome, &summary, args.fail_on.into()))
 }
 
-/// After `run` / `submit` / `poll`: reports as the flags (or else the spec) say, and the
-/// exit code with the findings.
+/// After `run` / `submit` / `poll` / `resume`: reports as the run's settings say (flags,
+/// else the spec, else what is stored with the run), and the exit code with the findings
+/// as the run's `fail_on` judges them.
 /// Also says how many jobs disagree, when the run was reconciled (for the metrics file).
 pub fn after_run_counted(
     db: &Path,
@@ -98,16 +99,13 @@ pub fn after_run_counted(
     args: &RunReportArgs,
 ) -> Result<(Outcome, Option<u64>), Error> {
     let spec = finished.report.as_ref();
-    let out: Option<PathBuf> = args
-        .report_dir
-        .clone()
-        .or_else(|| spec.map(|r| r.out.clone()));
+    let fail_on = finished.fail_on;
+    let out: Option<PathBuf> = spec.map(|r| r.out.clone());
     let summary = match out {
         Some(out) => {
-            let formats = match (&args.report_format, spec) {
-                (Some(f), _) => Format::parse_list(f),
-                (None, Some(r)) => Format::parse_list(&r.formats),
-                (None, None) => Ok(Format::ALL.to_vec()),
+            let formats = match spec {
+                Some(r) => Format::parse_list(&r.formats),
+                None => Ok(Format::ALL.to_vec()),
             }
             .map_err(Error::usage)?;
             write(
@@ -130,7 +128,7 @@ pub fn after_run_counted(
             if !reconciles {
                 // Nothing to reconcile: the exit code is the run's own.
                 return Ok((
-                    apply_fail_on(finished.outcome, &Summary::default(), args.fail_on),
+                    apply_fail_on(finished.outcome, &Summary::default(), fail_on),
                     None,
                 ));
             }
@@ -140,7 +138,7 @@ pub fn after_run_counted(
             }
         }
     };
-    if summary.reconciliation.discrepancies > 0 && args.report_dir.is_none() && spec.is_none() {
+    if summary.reconciliation.discrepancies > 0 && spec.is_none() {
         println!(
             "reconciliation: {} of {} jobs disagree with the records (`smile-recon report \
              --run {}` writes discrepancies.csv)",
@@ -148,7 +146,7 @@ pub fn after_run_counted(
         );
     }
     Ok((
-        apply_fail_on(finished.outcome, &summary, args.fail_on),
+        apply_fail_on(finished.outcome, &summary, fail_on),
         Some(summary.reconciliation.discrepancies),
     ))
 }

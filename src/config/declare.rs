@@ -208,6 +208,28 @@ settings! {
         flag: "--unknown-id-types", spec: "[submit] unknown_id_types", env: None,
         default: Some(UnknownIdTypes::default()), check: check::any,
     },
+    /// With the run's name, its identity: the same identity unfinished resumes, finished
+    /// is refused (unless `--again`). `{date}` becomes today's date; by default the
+    /// manifest's SHA-256.
+    run_key: String {
+        flag: "--run-key", spec: "key", env: None, default: None, check: check::any,
+    },
+    /// What an unfinished run whose manifest changed gets: refused, or abandoned for a
+    /// new run.
+    on_changed_manifest: super::policy::OnChangedManifest {
+        flag: "--on-changed-manifest", spec: "on_changed_manifest", env: None,
+        default: Some(super::policy::OnChangedManifest::default()), check: check::any,
+    },
+    /// Whether a manifest with no rows is a run (otherwise exit 1).
+    allow_empty: bool {
+        flag: "--allow-empty", spec: "[manifest] allow_empty", env: None, default: None,
+        check: check::any,
+    },
+    /// Which findings make the exit code non-zero (kept so that `resume` judges alike).
+    fail_on: crate::exit::FailOn {
+        flag: "--fail-on", spec: "[report] fail_on", env: None,
+        default: Some(crate::exit::FailOn::default()), check: check::any,
+    },
     /// Where the Prometheus metrics file is written.
     metrics_file: PathBuf {
         flag: "--metrics-file", spec: "[metrics] file", env: None, default: None,
@@ -236,6 +258,7 @@ impl Layer {
                     .clone()
                     .unwrap_or_else(super::report::default_formats),
                 out,
+                fail_on: self.fail_on,
             })
     }
 }
@@ -287,7 +310,12 @@ mod tests {
         assert_eq!(fields.len(), SETTINGS.len());
         for s in SETTINGS {
             assert!(fields.contains_key(s.name), "{} not stored", s.name);
-            assert!(s.flag.starts_with("--") && s.spec.starts_with('['), "{s:?}");
+            // A spec key is `[section] key`, or a top-level key (`key`).
+            let top_level = !s.spec.contains(' ');
+            assert!(
+                s.flag.starts_with("--") && (top_level || s.spec.starts_with('[')),
+                "{s:?}"
+            );
         }
     }
 

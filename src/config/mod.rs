@@ -8,6 +8,7 @@ pub mod check;
 pub mod credentials;
 pub mod declare;
 mod error;
+pub mod policy;
 pub mod report;
 pub mod settings;
 

@@ -10,6 +10,9 @@ pub struct ReportSpec {
     #[serde(default = "default_formats")]
     pub formats: Vec<String>,
     pub out: PathBuf,
+    /// `discrepancies` (default), `errors` or `none`, like `--fail-on`.
+    #[serde(default)]
+    pub fail_on: Option<crate::exit::FailOn>,
 }
 
 pub fn default_formats() -> Vec<String> {

@@ -3,6 +3,7 @@
 //! it ended recorded and turned into an exit code). Used by
 //! `run`, `submit`, `poll` and `resume`.
 
+pub mod identity;
 pub mod metrics;
 pub mod progress;
 pub mod services;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::api::{self, SmileClient};
 use crate::config::{Settings, credentials};
 use crate::engine::{self, Backoff, EngineConfig, EngineEnd, EngineError, Stop, Tally};
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, FailOn, Outcome};
 use crate::job_spec::{JobSpec, ReportSpec, RunMode};
 use crate::manifest::{self, ManifestSource, RowKind};
 use crate::store::{DbLock, JobState, NewRun, RunRecord, RunStatus, Store};
@@ -58,6 +59,8 @@ pub struct Invocation {
     /// A key held in memory (the demo's own sandbox); otherwise it is read from
     /// `SMILE_API_KEY` or the key file.
     pub api_key: Option<crate::api::ApiKey>,
+    /// `--again`: the identity finished before; this is a deliberate new run of it.
+    pub again: bool,
 }
 
 /// How a run ended, for the caller (the `demo` and tests read it).
@@ -69,6 +72,25 @@ pub struct Finished {
     /// The metrics file's last figures (`--metrics-file`), rewritten with the final exit
     /// code once the reports have judged it.
     pub metrics: Option<metrics::Ending>,
+    /// Which findings set the exit code (the run's stored `fail_on`).
+    pub fail_on: FailOn,
+    /// Every job is final but the run is `finished` only once its reports are written:
+    /// [`Finished::settle`] records it. A process killed before then leaves the run
+    /// unfinished, so the same command again writes the reports and sends nothing.
+    pub reports_pending: bool,
+    /// The database lock while the reports are pending, held until the run is settled.
+    pub lock: Option<Arc<DbLock>>,
+}
+
+impl Finished {
+    /// Marks a run whose reports were pending `finished` (they are written now) and lets
+    /// the database go.
+    pub fn settle(self, db: &std::path::Path) -> Result<(), Error> {
+        if self.reports_pending {
+            Store::open(db)?.set_run_status(self.run_id, RunStatus::Finished)?;
+        }
+        Ok(())
+    }
 }
 
 /// The run this request works on, before its configuration is resolved: an unfinished run
@@ -80,69 +102,122 @@ struct Plan {
     /// Every layer merged, the defaults included.
     layer: Layer,
     existing: Option<RunRecord>,
+    /// A new run's identifying key and generation.
+    key: String,
+    generation: i64,
     report: Option<ReportSpec>,
+    fingerprint: String,
 }
 
-fn plan(request: &Invocation, store: &Store) -> Result<Plan, Error> {
-    let flags = request.flags.clone();
-    let key_in_env = credentials::key_in_environment();
-    let stored = |run: Option<&RunRecord>| {
-        run.map(|r| Layer::from_stored(&r.config_json))
-            .unwrap_or_default()
-    };
-    match &request.target {
+/// The stored configuration of `run`, as a layer (nothing for a new run).
+fn stored(run: Option<&RunRecord>) -> Layer {
+    run.map(|r| Layer::from_stored(&r.config_json))
+        .unwrap_or_default()
+}
+
+fn plan(request: &Invocation, store: &mut Store, lock: &DbLock) -> Result<Plan, Error> {
+    let (name, mode, source, spec_layer, spec_report) = match &request.target {
         Target::Spec(path) => {
             let (spec, name) = JobSpec::load(path)?;
-            let existing = store.unfinished_run_named(&name)?;
-            let lower = spec.layer().or(stored(existing.as_ref()));
-            Ok(Plan {
-                layer: Layer::merge(flags, lower, key_in_env),
-                source: ManifestSource::from_args(
-                    spec.manifest.path.clone(),
-                    spec.manifest.query.clone(),
-                ),
-                name,
-                mode: spec.mode,
-                existing,
-                report: request.report.clone().or(spec.report),
-            })
+            let source =
+                ManifestSource::from_args(spec.manifest.path.clone(), spec.manifest.query.clone());
+            (name, spec.mode, source, spec.layer(), spec.report)
         }
         Target::Manifest { mode, source } => {
             let name = format!("{}:{}", mode.as_str(), source.display());
-            let existing = store.unfinished_run_named(&name)?;
-            Ok(Plan {
-                layer: Layer::merge(flags, stored(existing.as_ref()), key_in_env),
-                name,
-                mode: *mode,
-                source: source.clone(),
-                existing,
-                report: request.report.clone(),
-            })
+            (name, *mode, source.clone(), Layer::default(), None)
         }
-        Target::Resume(id) => {
-            let run = match id {
-                Some(id) => store.run(*id)?.ok_or(Error::NoSuchRun(*id))?,
-                None => store.latest_run(true)?.ok_or(Error::NothingToResume)?,
-            };
-            if run.status == RunStatus::Abandoned {
-                return Err(Error::usage(format!(
-                    "run {} was abandoned: it is kept in history and never resumed",
-                    run.id
-                )));
+        Target::Resume(id) => return plan_resume(request, store, *id),
+    };
+    let fingerprint = manifest::fingerprint(&source)?;
+    let given = request.flags.run_key.clone().or(spec_layer.run_key.clone());
+    let key = identity::key(given.as_deref(), &fingerprint);
+    let policy = request
+        .flags
+        .on_changed_manifest
+        .or(spec_layer.on_changed_manifest)
+        .unwrap_or_default();
+    let who = identity::Identity {
+        name: &name,
+        key: &key,
+        explicit: given.is_some(),
+    };
+    let choice = identity::choose(store, lock, &who, &fingerprint, policy, request.again)?;
+    let (existing, generation) = match choice {
+        identity::Choice::Resume(run) => {
+            let generation = run.generation;
+            (Some(*run), generation)
+        }
+        identity::Choice::New {
+            generation,
+            again_of,
+        } => {
+            if let Some(old) = again_of {
+                crate::log::say(
+                    false,
+                    &format!(
+                        "--again: a new run of {name} (generation {generation}); run {old} \
+                         finished it before. Its rows are sent again under new job_ids"
+                    ),
+                );
             }
-            Ok(Plan {
-                layer: Layer::merge(flags, stored(Some(&run)), key_in_env),
-                name: run.name.clone(),
-                mode: run.mode,
-                source: ManifestSource::from_args(
-                    PathBuf::from(&run.manifest_path),
-                    run.manifest_query.clone(),
-                ),
-                existing: Some(run),
-                report: request.report.clone(),
-            })
+            (None, generation)
         }
+    };
+    let mut flags = request.flags.clone();
+    flags.run_key = Some(key.clone());
+    let lower = spec_layer.or(stored(existing.as_ref()));
+    Ok(Plan {
+        layer: Layer::merge(flags, lower, credentials::key_in_environment()),
+        name,
+        mode,
+        source,
+        existing,
+        key,
+        generation,
+        report: request.report.clone().or(spec_report),
+        fingerprint,
+    })
+}
+
+/// `resume [--run ID]`: the run named, or the newest unfinished one.
+fn plan_resume(request: &Invocation, store: &Store, id: Option<i64>) -> Result<Plan, Error> {
+    let run = match id {
+        Some(id) => store.run(id)?.ok_or(Error::NoSuchRun(id))?,
+        None => store.latest_run(true)?.ok_or_else(|| {
+            Error::NothingToResume(format!("no unfinished run in {}", request.db.display()))
+        })?,
+    };
+    if run.status == RunStatus::Abandoned {
+        return Err(Error::usage(format!(
+            "run {} was abandoned: it is kept in history and never resumed",
+            run.id
+        )));
     }
+    let source = ManifestSource::from_args(
+        PathBuf::from(&run.manifest_path),
+        run.manifest_query.clone(),
+    );
+    let fingerprint = if run.status == RunStatus::Finished {
+        run.manifest_sha256.clone()
+    } else {
+        manifest::fingerprint(&source)?
+    };
+    Ok(Plan {
+        layer: Layer::merge(
+            request.flags.clone(),
+            stored(Some(&run)),
+            credentials::key_in_environment(),
+        ),
+        name: run.name.clone(),
+        mode: run.mode,
+        source,
+        key: run.run_key.clone().unwrap_or_default(),
+        generation: run.generation,
+        existing: Some(run),
+        report: request.report.clone(),
+        fingerprint,
+    })
 }
 
 /// A run bound to its manifest and its resolved settings, the database locked.
@@ -157,19 +232,10 @@ struct Bound {
     report: Option<ReportSpec>,
 }
 
-/// What [`bind`] found: a run to work, or a finished one (nothing to do).
-enum Binding {
-    Run(Box<Bound>),
-    Finished(Box<Finished>),
-}
-
 /// Runs the request to its end. Holds the database lock throughout.
 pub async fn execute(request: Invocation) -> Result<Finished, Error> {
     let started = Instant::now();
-    let mut bound = match bind(&request)? {
-        Binding::Run(bound) => *bound,
-        Binding::Finished(finished) => return Ok(*finished),
-    };
+    let mut bound = bind(&request)?;
     stage(&mut bound).await?;
     let ran = run_engine(&request, bound, started).await?;
     close(&request.db, ran, started)
@@ -177,56 +243,39 @@ pub async fn execute(request: Invocation) -> Result<Finished, Error> {
 
 /// Phase 1: the database locked and opened, the layers merged and the settings resolved
 /// (everything that can be wrong with the configuration is found before the run exists),
-/// then the run resumed (its manifest unchanged) or created.
-fn bind(request: &Invocation) -> Result<Binding, Error> {
+/// then the run resumed (its manifest unchanged) or created, and its report folder made
+/// ready before anything is sent.
+fn bind(request: &Invocation) -> Result<Bound, Error> {
     // Out-of-range flags are refused before the database is even opened.
     request.flags.check()?;
+    if matches!(request.target, Target::Resume(_)) && !request.db.exists() {
+        return Err(Error::fatal(format!(
+            "{}: no such database, so nothing to resume (pass --db PATH or set \
+             SMILE_RECON_DB)",
+            request.db.display()
+        )));
+    }
     let lock = DbLock::acquire(&request.db)?;
-    let store = Store::open(&request.db)?;
+    let mut store = Store::open(&request.db)?;
     // The lock is ours: a run still marked running lost its process.
     store.settle_orphans(&lock)?;
-    let plan = plan(request, &store)?;
+    let plan = plan(request, &mut store, &lock)?;
     let settings = Settings::resolve(&plan.layer, plan.mode)?;
     let credentials = settings.credentials(request.api_key.clone())?;
     let client = SmileClient::new(settings.client_config(credentials)?)
         .map_err(|e| Error::fatal(e.to_string()))?;
-    let fingerprint = manifest::fingerprint(&plan.source)?;
     let run = match plan.existing {
-        Some(run) if run.status == RunStatus::Finished => {
-            crate::log::set_run(run.id);
-            crate::log::say(
-                false,
-                &format!("run {} is finished; nothing to resume", run.id),
-            );
-            return Ok(Binding::Finished(Box::new(Finished {
-                run_id: run.id,
-                outcome: Outcome::Success,
-                report: plan.report,
-                metrics: None,
-            })));
+        Some(ref run) if run.status == RunStatus::Finished => {
+            return Err(Error::NothingToResume(format!(
+                "run {} is finished",
+                run.id
+            )));
         }
-        Some(run) => resume_run(&store, run, &settings, &plan.source, &fingerprint)?,
-        None => {
-            let id = store.create_run(&NewRun {
-                name: plan.name.clone(),
-                mode: plan.mode,
-                endpoint: settings.layer.endpoint.map(|e| e.as_str().to_owned()),
-                manifest_path: plan.source.path().display().to_string(),
-                manifest_query: match &plan.source {
-                    ManifestSource::Sqlite { query, .. } => Some(query.clone()),
-                    ManifestSource::Csv(_) => None,
-                },
-                manifest_sha256: fingerprint,
-                config_json: settings.layer.to_json(),
-            })?;
-            crate::log::set_run(id);
-            tracing::info!(run = id, name = %plan.name, "new run");
-            store
-                .run(id)?
-                .ok_or_else(|| Error::fatal(format!("run {id} vanished after creation")))?
-        }
+        Some(run) => resume_run(&store, run, &settings, &plan.source, &plan.fingerprint)?,
+        None => create_run(&store, &plan, &settings)?,
     };
-    Ok(Binding::Run(Box::new(Bound {
+    let report = ready_reports(plan.report.or_else(|| settings.report.clone()), &run)?;
+    Ok(Bound {
         lock,
         store,
         run,
@@ -234,8 +283,62 @@ fn bind(request: &Invocation) -> Result<Binding, Error> {
         client,
         mode: plan.mode,
         source: plan.source,
-        report: plan.report,
-    })))
+        report,
+    })
+}
+
+/// A new run of the plan's identity, in the `staging` status.
+fn create_run(store: &Store, plan: &Plan, settings: &Settings) -> Result<RunRecord, Error> {
+    let id = store.create_run(&NewRun {
+        name: plan.name.clone(),
+        mode: plan.mode,
+        endpoint: settings.layer.endpoint.map(|e| e.as_str().to_owned()),
+        manifest_path: plan.source.path().display().to_string(),
+        manifest_query: match &plan.source {
+            ManifestSource::Sqlite { query, .. } => Some(query.clone()),
+            ManifestSource::Csv(_) => None,
+        },
+        manifest_sha256: plan.fingerprint.clone(),
+        config_json: settings.layer.to_json(),
+        run_key: plan.key.clone(),
+        generation: plan.generation,
+    })?;
+    crate::log::set_run(id);
+    tracing::info!(run = id, name = %plan.name, key = %identity::short(&plan.key),
+        generation = plan.generation, "new run");
+    store
+        .run(id)?
+        .ok_or_else(|| Error::fatal(format!("run {id} vanished after creation")))
+}
+
+/// The run's reports with `{run}`, `{name}` and `{date}` in their folder filled in, the
+/// folder created and proved writable now, before the first request.
+fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<ReportSpec>, Error> {
+    let Some(mut report) = report else {
+        return Ok(None);
+    };
+    let id = run.id.to_string();
+    let name = run.name.replace(['/', '\\', ':'], "_");
+    let today = identity::today();
+    let vars = [
+        ("run", id.as_str()),
+        ("name", name.as_str()),
+        ("date", today.as_str()),
+    ];
+    report.out = PathBuf::from(identity::expand(&report.out.display().to_string(), &vars));
+    let cannot = |e: std::io::Error| {
+        Error::fatal(format!(
+            "report folder {}: {e} (checked before anything is sent)",
+            report.out.display()
+        ))
+    };
+    std::fs::create_dir_all(&report.out).map_err(cannot)?;
+    let probe = report
+        .out
+        .join(format!(".smile-recon-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(cannot)?;
+    std::fs::remove_file(&probe).map_err(cannot)?;
+    Ok(Some(report))
 }
 
 /// An unfinished run continues only on its own endpoint and its own manifest; it takes the
@@ -291,12 +394,22 @@ async fn stage(bound: &mut Bound) -> Result<(), Error> {
         RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),
     };
     staging::stage(&mut bound.store, &bound.run, &bound.source, kind, &rules)?;
+    let (counts, _) = bound.store.counts(bound.run.id)?;
+    if counts.values().sum::<u64>() == 0 && bound.settings.layer.allow_empty != Some(true) {
+        let why = "abandoned: its manifest has no rows";
+        bound.store.abandon_run(&bound.lock, bound.run.id, why)?;
+        return Err(Error::EmptyManifest {
+            manifest: bound.source.display().to_string(),
+            run: bound.run.id,
+        });
+    }
     Ok(())
 }
 
 /// How the engine left the run, for [`close`].
 struct Ran {
-    _lock: DbLock,
+    lock: DbLock,
+    fail_on: FailOn,
     run: RunRecord,
     execution: i64,
     result: Result<EngineEnd, EngineError>,
@@ -337,8 +450,9 @@ async fn run_engine(request: &Invocation, bound: Bound, started: Instant) -> Res
         m.stop().await;
     }
     Ok(Ran {
-        _lock: lock,
-        report: report.or_else(|| settings.report.clone()),
+        lock,
+        fail_on: settings.layer.fail_on.unwrap_or_default(),
+        report,
         run,
         execution,
         result,
@@ -383,7 +497,11 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
             Stop::Interrupted => ("interrupted".to_owned(), None),
             Stop::Tripped(why) => (
                 format!("stopped: {why}"),
-                Some(Error::Breaker { run: run_id, why }),
+                Some(Error::Breaker {
+                    run: run_id,
+                    why,
+                    resume: identity::resume_command(db, run_id),
+                }),
             ),
         },
         Err(e) => (format!("failed: {e}"), Some(Error::Engine(e.to_string()))),
@@ -392,30 +510,19 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
     // One count of the run's jobs serves the exit code, the run's status and the summary
     // (each is a scan of the run's rows).
     let (counts, categories) = store.counts(run_id)?;
-    let outcome = match (&error, interrupted) {
-        (Some(_), _) => Outcome::Fatal,
-        (None, true) => Outcome::Interrupted,
-        (None, false) => {
-            let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
-                .iter()
-                .filter_map(|s| counts.get(s))
-                .sum();
-            if errors > 0 {
-                Outcome::JobErrors
-            } else {
-                Outcome::Success
-            }
-        }
-    };
+    let outcome = outcome_of(error.is_some(), interrupted, &counts);
     let active: u64 = counts
         .iter()
         .filter(|(s, _)| !s.is_final())
         .map(|(_, n)| *n)
         .sum();
-    let status = if active == 0 {
-        RunStatus::Finished
-    } else {
-        RunStatus::Interrupted
+    // With reports to write the run stays `running` (this process holds the lock) until
+    // they are: see [`Finished::settle`].
+    let reports_pending = active == 0 && ran.report.is_some();
+    let status = match (active, reports_pending) {
+        (0, true) => RunStatus::Running,
+        (0, false) => RunStatus::Finished,
+        _ => RunStatus::Interrupted,
     };
     store.set_run_status(run_id, status)?;
     let metrics = ran.metrics_file.as_mut().map(|m| {
@@ -435,8 +542,10 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
         return Err(error);
     }
     if outcome == Outcome::Interrupted {
-        let text =
-            format!("run {run_id} interrupted; `smile-recon resume --run {run_id}` continues it");
+        let text = format!(
+            "run {run_id} interrupted; `{}` continues it",
+            identity::resume_command(db, run_id)
+        );
         crate::log::say(false, &text);
     }
     Ok(Finished {
@@ -444,7 +553,33 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
         outcome,
         report: ran.report,
         metrics,
+        fail_on: ran.fail_on,
+        reports_pending,
+        lock: reports_pending.then(|| Arc::new(ran.lock)),
     })
+}
+
+/// The exit outcome of an execution from how the engine stopped and the run's counts.
+fn outcome_of(
+    failed: bool,
+    interrupted: bool,
+    counts: &std::collections::BTreeMap<JobState, u64>,
+) -> Outcome {
+    if failed {
+        return Outcome::Fatal;
+    }
+    if interrupted {
+        return Outcome::Interrupted;
+    }
+    let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
+        .iter()
+        .filter_map(|s| counts.get(s))
+        .sum();
+    if errors > 0 {
+        Outcome::JobErrors
+    } else {
+        Outcome::Success
+    }
 }
 
 fn short(sha: &str) -> &str {

@@ -12,10 +12,16 @@ use crate::store::{JobState, NewJob, RunRecord, RunStatus, StageCounts, Store};
 /// Rows per staging transaction.
 const BATCH: usize = 5_000;
 
-/// The salt of a run's derived job_ids: stable across its resumes, different for every run
-/// (a re-verification is a new job for Smile ID, not a duplicate of last month's).
+/// The salt of a run's derived job_ids: its identity (name and key) and generation, so the
+/// same row of the same identity has the same job_id in any database (a re-run that
+/// reaches Smile ID meets 2215 and reads the result instead of paying again), and
+/// `--again` (the next generation) gives new ones. A run stored before identities keeps
+/// the salt it was staged with: its id and creation time.
 pub fn job_id_salt(run: &RunRecord) -> String {
-    format!("run:{}:{}", run.id, run.created_at)
+    match &run.run_key {
+        Some(key) => format!("identity:{}\0{}\0{}", run.name, key, run.generation),
+        None => format!("run:{}:{}", run.id, run.created_at),
+    }
 }
 
 /// Stages the rest of a run's manifest (all of it for a new run) and marks the run ready.

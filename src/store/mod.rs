@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/006_callback_replays.sql"),
     include_str!("../../migrations/007_audit.sql"),
     include_str!("../../migrations/008_job_retries.sql"),
+    include_str!("../../migrations/009_run_identity.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

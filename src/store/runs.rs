@@ -62,6 +62,10 @@ pub struct NewRun {
     pub manifest_sha256: String,
     /// The effective configuration as JSON, without secrets.
     pub config_json: String,
+    /// The identifying key: with the name, the run's identity.
+    pub run_key: String,
+    /// 0 for the identity's first run, one more for each deliberate re-run (`--again`).
+    pub generation: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,6 +83,9 @@ pub struct RunRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The identifying key; `None` for a run stored before runs had identities.
+    pub run_key: Option<String>,
+    pub generation: i64,
 }
 
 /// A run and how many of its jobs are in each state.
@@ -101,7 +108,8 @@ pub struct ExecutionRecord {
 }
 
 const RUN_COLUMNS: &str = "id, name, mode, endpoint, manifest_path, manifest_query, \
-     manifest_sha256, config_json, status, staged_rows, created_at, updated_at, finished_at";
+     manifest_sha256, config_json, status, staged_rows, created_at, updated_at, finished_at, \
+     run_key, generation";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -118,6 +126,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         created_at: row.get(10)?,
         updated_at: row.get(11)?,
         finished_at: row.get(12)?,
+        run_key: row.get(13)?,
+        generation: row.get(14)?,
     })
 }
 
@@ -127,8 +137,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO runs (name, mode, endpoint, manifest_path, manifest_query, \
-                 manifest_sha256, config_json, status, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'staging', ?8, ?8)",
+                 manifest_sha256, config_json, status, created_at, updated_at, run_key, \
+                 generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'staging', ?8, ?8, ?9, ?10)",
                 params![
                     run.name,
                     run.mode,
@@ -137,7 +147,9 @@ impl Store {
                     run.manifest_query,
                     run.manifest_sha256,
                     run.config_json,
-                    now
+                    now,
+                    run.run_key,
+                    run.generation
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -186,6 +198,37 @@ impl Store {
                 run_from_row,
             )
             .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest run of this identity (name and key) that was not abandoned.
+    pub fn latest_run_of_identity(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE name = ?1 AND run_key = ?2 \
+                     AND status <> 'abandoned' ORDER BY id DESC LIMIT 1"
+                ),
+                params![name, key],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The next generation of an identity: one more than any of its runs, abandoned ones
+    /// included (their job_ids were sent too).
+    pub fn next_generation(&self, name: &str, key: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(generation) + 1, 0) FROM runs WHERE name = ?1 AND run_key = ?2",
+                params![name, key],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 

@@ -143,6 +143,7 @@ impl Batch {
             progress: ProgressMode::Quiet,
             report: None,
             api_key: None,
+            again: false,
         }
     }
 

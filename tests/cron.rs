@@ -1,0 +1,201 @@
+//! Unattended nights on the real binary: an interrupted run whose manifest tonight's export
+//! overwrote is abandoned by `on_changed_manifest = "abandon"` and the night runs; hints
+//! name the database; a manifest without rows exits 1 unless `--allow-empty`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::batch;
+use smile_recon::sandbox::Faults;
+use smile_recon::store::{RunStatus, Store};
+
+fn smile_recon(args: &[&str], key: &str, cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SMILE_API_KEY", key)
+        .env("SMILE_PARTNER_ID", common::PARTNER)
+        .env_remove("SMILE_RECON_LOG")
+        .env_remove("SMILE_RECON_DB")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_with_a_changed_manifest_is_abandoned_and_the_night_runs() {
+    let b = batch::setup(20, 93, Faults::default(), None).await;
+    let dir = b.dir.path();
+    std::fs::create_dir(dir.join("jobs")).unwrap();
+    std::fs::rename(&b.manifest, dir.join("jobs/manifest.csv")).unwrap();
+    std::fs::write(
+        dir.join("jobs/nightly.toml"),
+        format!(
+            "mode = \"submit\"\ndb = \"../state/nightly.db\"\n\
+             on_changed_manifest = \"abandon\"\n\
+             [manifest]\npath = \"manifest.csv\"\n[api]\nbase_url = \"{}\"\n\
+             [limits]\nrate = 0\n[submit]\nendpoint = \"verify\"\n",
+            b.sandbox.base_url()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("state")).unwrap();
+    // Night 1 stops (a wrong key trips the breaker); its hint names the spec's database.
+    let stopped = smile_recon(
+        &["run", "jobs/nightly.toml", "--quiet"],
+        "wrong-key-1234",
+        dir,
+    );
+    assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("smile-recon resume --run 1 --db state/nightly.db"),
+        "{}",
+        text(&stopped)
+    );
+    // Tonight's export overwrites the manifest.
+    let manifest = dir.join("jobs/manifest.csv");
+    let rows = std::fs::read_to_string(&manifest).unwrap();
+    let fewer: Vec<&str> = rows.lines().take(15).collect();
+    std::fs::write(&manifest, fewer.join("\n") + "\n").unwrap();
+
+    let night = smile_recon(&["run", "jobs/nightly.toml", "--quiet"], common::KEY, dir);
+    assert!(
+        matches!(night.status.code(), Some(0 | 3)),
+        "{}",
+        text(&night)
+    );
+    assert!(text(&night).contains("run 1 abandoned"), "{}", text(&night));
+    let store = Store::open_read_only(&dir.join("state/nightly.db")).unwrap();
+    assert_eq!(store.run(1).unwrap().unwrap().status, RunStatus::Abandoned);
+    let run2 = store.run(2).unwrap().unwrap();
+    assert_eq!(run2.status, RunStatus::Finished);
+    let (counts, _) = store.counts(2).unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 14, "tonight's 14 rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_changed_manifest_is_refused_with_a_pasteable_hint() {
+    let b = batch::setup(10, 94, Faults::default(), None).await;
+    let dir = b.dir.path();
+    let url = b.sandbox.base_url();
+    let submit = |key: &str| {
+        smile_recon(
+            &[
+                "submit",
+                "--manifest",
+                "manifest.csv",
+                "--endpoint",
+                "verify",
+                "--base-url",
+                &url,
+                "--rate",
+                "0",
+                "--db",
+                "big.db",
+                "--quiet",
+            ],
+            key,
+            dir,
+        )
+    };
+    assert_eq!(submit("wrong-key-1234").status.code(), Some(1));
+    let rows = std::fs::read_to_string(&b.manifest).unwrap();
+    let fewer: Vec<&str> = rows.lines().take(5).collect();
+    std::fs::write(&b.manifest, fewer.join("\n") + "\n").unwrap();
+    let refused = submit(common::KEY);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("has changed since run 1"),
+        "{}",
+        text(&refused)
+    );
+    // resume against a database that does not exist: refused, and none is created
+    let missing = smile_recon(&["resume", "--db", "none.db"], common::KEY, dir);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(!dir.join("none.db").exists(), "resume created a database");
+    // resume of nothing and of a finished run: said so, the same exit code
+    let fresh = smile_recon(
+        &[
+            "submit",
+            "--manifest",
+            "manifest.csv",
+            "--endpoint",
+            "verify",
+            "--base-url",
+            &url,
+            "--rate",
+            "0",
+            "--db",
+            "other.db",
+            "--quiet",
+        ],
+        common::KEY,
+        dir,
+    );
+    assert!(
+        matches!(fresh.status.code(), Some(0 | 3)),
+        "{}",
+        text(&fresh)
+    );
+    let nothing = smile_recon(&["resume", "--db", "other.db"], common::KEY, dir);
+    assert!(
+        text(&nothing).contains("nothing to resume"),
+        "{}",
+        text(&nothing)
+    );
+    let finished = smile_recon(
+        &["resume", "--run", "1", "--db", "other.db"],
+        common::KEY,
+        dir,
+    );
+    assert!(
+        text(&finished).contains("run 1 is finished"),
+        "{}",
+        text(&finished)
+    );
+    assert_eq!(finished.status.code(), nothing.status.code());
+    assert_eq!(finished.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_without_rows_exits_1_unless_allowed() {
+    let b = batch::setup(5, 95, Faults::default(), None).await;
+    let dir = b.dir.path();
+    let url = b.sandbox.base_url();
+    let rows = std::fs::read_to_string(&b.manifest).unwrap();
+    let header = rows.lines().next().unwrap().to_owned();
+    std::fs::write(&b.manifest, header + "\n").unwrap();
+    let submit = |extra: &[&str]| {
+        let mut args = vec![
+            "submit",
+            "--manifest",
+            "manifest.csv",
+            "--endpoint",
+            "verify",
+            "--base-url",
+            &url,
+            "--rate",
+            "0",
+            "--db",
+            "runs.db",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        smile_recon(&args, common::KEY, dir)
+    };
+    let empty = submit(&[]);
+    assert_eq!(empty.status.code(), Some(1), "{}", text(&empty));
+    assert!(text(&empty).contains("no rows"), "{}", text(&empty));
+    let allowed = submit(&["--allow-empty"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    assert!(text(&allowed).contains("exit 0"), "{}", text(&allowed));
+}
