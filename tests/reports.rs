@@ -430,7 +430,8 @@ async fn planted_disagreements_are_each_reported_once_with_exit_4() {
     assert_valid_against_schema(&summary);
     // The lean pass behind a run's exit code agrees with the reports.
     let store = Store::open_read_only(&b.db).unwrap();
-    let lean = report::reconciliation(&store, finished.run_id).unwrap();
+    let lean =
+        report::reconciliation(&store, finished.run_id, smile_recon::store::RunMode::Poll).unwrap();
     assert_eq!(lean.discrepancies, found.len() as u64);
     assert_eq!(
         Some(lean.checked),
@@ -522,4 +523,65 @@ async fn drift_between_two_runs_whose_answers_differ() {
             "{job_id} missing from drift.csv"
         );
     }
+    // The first run's reports written into the same folder leave no drift.csv of the
+    // second run's beside them (the first run has nothing to compare with).
+    let first_summary = write_reports(&b, first.run_id, &out, false);
+    assert!(first_summary["drift"].is_null(), "{first_summary}");
+    assert!(
+        !out.join("drift.csv").exists(),
+        "a stale drift.csv was left"
+    );
+    assert!(out.join("results.csv").exists());
+}
+
+/// A submit manifest's `expected_result_code` is reconciled like a poll manifest's: rows
+/// whose result differs from it are discrepancies, and the run exits 4 naming the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_run_reconciles_the_expected_result_codes_with_exit_4() {
+    let b = batch::setup(60, 59, Faults::default(), None).await;
+    let mut reader = csv::Reader::from_path(&b.manifest).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let at = headers
+        .iter()
+        .position(|h| h == "expected_result_code")
+        .unwrap();
+    let mut writer = csv::Writer::from_path(b.dir.path().join("planted.csv")).unwrap();
+    writer.write_record(&headers).unwrap();
+    let mut planted = 0;
+    for (i, record) in reader.records().enumerate() {
+        let mut cells: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
+        if i % 7 == 3 && (cells[at] == "1020" || cells[at] == "1021") {
+            cells[at] = if cells[at] == "1020" { "1021" } else { "1020" }.into();
+            planted += 1;
+        }
+        writer.write_record(&cells).unwrap();
+    }
+    writer.flush().unwrap();
+    assert!(planted > 0, "the seed plants at least one disagreement");
+    let run = |manifest: &Path, db: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+            .args(["submit", "--manifest", manifest.to_str().unwrap()])
+            .args(["--endpoint", "verify", "--rate", "0", "--quiet"])
+            .args(["--db", b.dir.path().join(db).to_str().unwrap()])
+            .args(["--base-url", &b.sandbox.base_url()])
+            .env("SMILE_API_KEY", common::KEY)
+            .env("SMILE_PARTNER_ID", common::PARTNER)
+            .output()
+            .unwrap()
+    };
+    // The manifest as generated agrees with every answer: only the invalid rows count.
+    let clean = run(&b.manifest, "clean.db");
+    let said = String::from_utf8_lossy(&clean.stdout).into_owned();
+    assert_eq!(clean.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("reconciliation: 0 of") || !said.contains("reconciliation"),
+        "{said}"
+    );
+    let planted_run = run(&b.dir.path().join("planted.csv"), "planted.db");
+    let said = String::from_utf8_lossy(&planted_run.stdout).into_owned();
+    assert_eq!(planted_run.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!("reconciliation: {planted} of")),
+        "{said}"
+    );
 }

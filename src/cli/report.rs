@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::exit::{Error, FailOn, Outcome, fatal};
-use crate::job_spec::RunMode;
 use crate::report::{self, Format, ReportOptions, Summary};
 use crate::store::{JobState, Store};
 
@@ -121,19 +120,17 @@ pub fn after_run_counted(
         }
         None => {
             let store = Store::open_read_only(db).map_err(fatal)?;
-            let run = store.run(finished.run_id).map_err(fatal)?;
-            // A poll run always reconciles: a job Smile ID does not know (2304) disagrees
-            // with the manifest even without expectations.
-            let reconciles = run.is_some_and(|r| r.mode == RunMode::Poll);
-            if !reconciles {
-                // Nothing to reconcile: the exit code is the run's own.
+            let Some(run) = store.run(finished.run_id).map_err(fatal)? else {
                 return Ok((
                     apply_fail_on(finished.outcome, &Summary::default(), fail_on),
                     None,
                 ));
-            }
+            };
+            // Both modes reconcile the rows that carry expectations (a submit row its
+            // expected_result_code); a poll run also flags jobs Smile ID does not know.
             Summary {
-                reconciliation: report::reconciliation(&store, finished.run_id).map_err(fatal)?,
+                reconciliation: report::reconciliation(&store, finished.run_id, run.mode)
+                    .map_err(fatal)?,
                 ..Summary::default()
             }
         }

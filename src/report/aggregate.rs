@@ -127,15 +127,16 @@ impl Aggregate {
         }
     }
 
-    /// A poll run's jobs are checked against the manifest's expectations; a job counts as
-    /// checked when it carries one, or when it disagrees without one (job not found).
+    /// Jobs are checked against the manifest's expectations; a job counts as checked when
+    /// it carries one, or when it disagrees without one (a poll run's job not found).
     fn reconcile(&mut self, job: &JobRecord) -> Option<DiscrepancyKind> {
-        if !self.poll_run {
-            return None;
-        }
-        let found = reconcile::check(job);
-        let expects = job.expected_status.is_some() || job.expected_result_code.is_some();
-        if !expects && found.is_none() {
+        let mode = if self.poll_run {
+            RunMode::Poll
+        } else {
+            RunMode::Submit
+        };
+        let found = reconcile::check(mode, job);
+        if !reconcile::is_checked(mode, job, found) {
             return None;
         }
         let r = &mut self.reconciliation;
@@ -233,6 +234,32 @@ mod tests {
         assert_eq!(agg.tables.failures.len(), 1);
         assert_eq!(agg.tables.failures[0][3], "failed");
         assert_eq!(agg.tables.failures[0][4], "HTTP 500");
+    }
+
+    #[test]
+    fn a_submit_run_reconciles_the_expected_result_codes_only() {
+        let mut agg = Aggregate::new(RunMode::Submit);
+        let expecting = |line, state, code: Option<&str>| {
+            let mut j = job(line, state, code, Some(Category::Approved));
+            j.expected_result_code = Some("1020".into());
+            j
+        };
+        let same = expecting(2, JobState::Done, Some("1020"));
+        let differs = expecting(3, JobState::Done, Some("1021"));
+        let no_result = expecting(4, JobState::Failed, None);
+        let mut unknown = job(5, JobState::Done, Some("1020"), Some(Category::Approved));
+        unknown.last_code = Some("2304".into());
+        assert_eq!(agg.add(&same), None);
+        assert_eq!(agg.add(&differs), Some(DiscrepancyKind::ResultCodeDiffers));
+        assert_eq!(agg.add(&no_result), None);
+        assert_eq!(
+            agg.add(&unknown),
+            None,
+            "job not found is a poll run's rule"
+        );
+        assert_eq!(agg.reconciliation.checked, 3);
+        assert_eq!(agg.reconciliation.discrepancies, 1);
+        assert_eq!(agg.reconciliation.by_kind["result_code_differs"], 1);
     }
 
     #[test]

@@ -348,11 +348,19 @@ fn api_target(config: &serde_json::Value) -> (Option<String>, Option<String>) {
 
 /// Reconciliation figures alone (for the exit code after a run), from a lean pass over the
 /// jobs that carry an expectation; the same rules as the reports.
-pub fn reconciliation(store: &Store, run_id: i64) -> Result<summary::Reconciliation, ReportError> {
+pub fn reconciliation(
+    store: &Store,
+    run_id: i64,
+    mode: crate::store::RunMode,
+) -> Result<summary::Reconciliation, ReportError> {
     let mut r = summary::Reconciliation::default();
     store.for_each_expectation(run_id, |job| {
+        let found = reconcile::check(mode, &job);
+        if !reconcile::is_checked(mode, &job, found) {
+            return Ok(());
+        }
         r.checked += 1;
-        if let Some(kind) = reconcile::check(&job) {
+        if let Some(kind) = found {
             r.discrepancies += 1;
             *r.by_kind.entry(kind.as_str().to_owned()).or_default() += 1;
         }
@@ -400,7 +408,36 @@ pub fn write(store: &Store, run_id: i64, options: &ReportOptions) -> Result<Writ
         )?);
     }
     files.sort();
+    remove_other_reports(out, &files)?;
     Ok(Written { summary, files })
+}
+
+/// Every file a report can write into its folder.
+pub const REPORT_FILES: [&str; 6] = [
+    "summary.json",
+    "summary.md",
+    "report.html",
+    "results.csv",
+    "discrepancies.csv",
+    "drift.csv",
+];
+
+/// A report folder holds one run's files: a report file this write did not produce (an
+/// earlier run's `drift.csv`, a format not asked for this time) is removed, so nothing
+/// beside the new files can be read as theirs.
+fn remove_other_reports(out: &Path, written: &[PathBuf]) -> Result<(), ReportError> {
+    for name in REPORT_FILES {
+        let path = out.join(name);
+        if written.contains(&path) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(file = %path.display(), "removed an earlier report file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ReportError::write(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

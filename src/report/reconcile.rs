@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::manifest::ExpectedStatus;
-use crate::store::{JobRecord, JobState};
+use crate::store::{JobRecord, JobState, RunMode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,12 +41,33 @@ fn approved(job: &JobRecord) -> Option<bool> {
     }
 }
 
-/// The disagreement for one job of a poll run, if it has one. A job Smile ID does not
-/// know (2304) always disagrees: a poll manifest says the job exists. Every other kind
-/// needs the row's expectations.
-pub fn check(job: &JobRecord) -> Option<DiscrepancyKind> {
+/// Whether a job is reconciled at all: a row with an expectation, or (poll runs only) a
+/// job Smile ID does not know, which a poll manifest says exists.
+pub fn is_checked(mode: RunMode, job: &JobRecord, found: Option<DiscrepancyKind>) -> bool {
+    let expects = job.expected_result_code.is_some()
+        || (mode == RunMode::Poll && job.expected_status.is_some());
+    expects || found.is_some()
+}
+
+/// The disagreement for one job, if it has one. In a poll run, a job Smile ID does not
+/// know (2304) always disagrees: a poll manifest says the job exists; every other kind
+/// needs the row's expectations. A submit run's rows can expect only a ResultCode
+/// (`expected_result_code`), compared with the result the submission got.
+pub fn check(mode: RunMode, job: &JobRecord) -> Option<DiscrepancyKind> {
     if job.state == JobState::Invalid {
         return None;
+    }
+    if mode == RunMode::Submit {
+        let has_result = job.result_code.is_some() && job.state == JobState::Done;
+        return match (
+            job.expected_result_code.as_deref(),
+            job.result_code.as_deref(),
+        ) {
+            (Some(want), Some(got)) if has_result && want != got => {
+                Some(DiscrepancyKind::ResultCodeDiffers)
+            }
+            _ => None,
+        };
     }
     let has_result = job.result_code.is_some() && job.state == JobState::Done;
     if !has_result && job.last_code.as_deref() == Some("2304") {
