@@ -83,14 +83,16 @@ pub enum Error {
     #[error(
         "{manifest} has changed since run {run} started (SHA-256 {then} then, {now} now); a \
          run is bound to its manifest: restore the file to resume it, or retire it with \
-         `smile-recon runs abandon {run}` (a job spec's `on_changed_manifest = \"abandon\"` \
-         does this unattended)"
+         `{abandon}` (a job spec's `on_changed_manifest = \"abandon\"` does this \
+         unattended)"
     )]
     ManifestChanged {
         manifest: String,
         run: i64,
         then: String,
         now: String,
+        /// `runs abandon` for this run and database, ready to paste.
+        abandon: String,
     },
     /// The run's identity already ran to its end: running it again would pay for every
     /// row again.

@@ -2,6 +2,8 @@
 //! country and id_type, names invalid rows (line, field) and duplicate job_ids, and says
 //! how long the run takes at the rate; no database, nothing sent; exit 0 or 3.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -82,7 +84,7 @@ fn invalid_rows_and_duplicate_job_ids_exit_3_with_line_and_field() {
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("line 202, field dob"), "{text}");
     assert!(
-        text.contains("line 203, field job_id: j5 is already used by line 7"),
+        text.contains("line 203, field job_id: \"j5\" is already used on line 7"),
         "{text}"
     );
     assert!(
@@ -149,4 +151,111 @@ fn a_job_spec_gives_mode_manifest_and_rate_and_flags_win() {
     assert_eq!(both.status.code(), Some(2));
     let negative = smile_recon(&["validate", "nightly.toml", "--rate", "-1"], dir.path());
     assert_eq!(negative.status.code(), Some(2));
+}
+
+/// Every manifest of the bad-manifest corpus: `validate` names the same invalid rows, with
+/// the same words, as a `submit` run of the file stores, and the same whole-file error
+/// when the file cannot be read at all; it sends nothing and always states a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bad_manifest_corpus_reads_as_a_run_reads_it() {
+    let b = common::batch::setup(5, 44, smile_recon::sandbox::Faults::default(), None).await;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests");
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            !name.starts_with("poll_") && name.ends_with(".csv")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() > 20, "{files:?}");
+    let mut compared_rows = 0;
+    for (i, file) in files.iter().enumerate() {
+        let before = b.sandbox.stats().total_requests;
+        let checked = smile_recon(
+            &["validate", "--manifest", file.to_str().unwrap(), "--json"],
+            b.dir.path(),
+        );
+        assert_eq!(
+            b.sandbox.stats().total_requests,
+            before,
+            "validate sent something"
+        );
+        let db = b.dir.path().join(format!("corpus-{i}.db"));
+        let run = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+            .args(["submit", "--manifest", file.to_str().unwrap()])
+            .args([
+                "--endpoint",
+                "verify",
+                "--rate",
+                "0",
+                "--quiet",
+                "--allow-empty",
+            ])
+            .args(["--db", db.to_str().unwrap()])
+            .args(["--base-url", &b.sandbox.base_url()])
+            .env("SMILE_API_KEY", common::KEY)
+            .env("SMILE_PARTNER_ID", common::PARTNER)
+            .output()
+            .unwrap();
+        let run_said = String::from_utf8_lossy(&run.stderr).into_owned();
+        if checked.status.code() != Some(0) && checked.status.code() != Some(3) {
+            // A file that cannot be read: the run refuses it with the same message.
+            let said = String::from_utf8_lossy(&checked.stderr).into_owned();
+            let message = said.trim().trim_start_matches("smile-recon: ").to_owned();
+            assert!(!message.is_empty(), "{file:?}");
+            assert!(
+                run_said.contains(&message),
+                "{file:?}: {said} vs {run_said}"
+            );
+            assert_eq!(checked.status.code(), run.status.code(), "{file:?}");
+            continue;
+        }
+        let report: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+        assert!(report["seconds"].is_number(), "{file:?}: no time stated");
+        let mut said: Vec<String> = report["invalid_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let (field, reason) = (r["field"].as_str(), r["reason"].as_str());
+                format!(
+                    "line {}, field {}: {}",
+                    r["line"],
+                    field.unwrap(),
+                    reason.unwrap()
+                )
+            })
+            .collect();
+        said.extend(report["duplicates"].as_array().unwrap().iter().map(|d| {
+            let job_id = d["job_id"].as_str().unwrap();
+            format!(
+                "line {}, field job_id: {job_id:?} is already used on line {}",
+                d["line"], d["first_line"]
+            )
+        }));
+        let store = smile_recon::store::Store::open_read_only(&db).unwrap();
+        let run_id = store.latest_run(false).unwrap().map(|r| r.id);
+        let mut stored = Vec::new();
+        if let Some(run_id) = run_id {
+            store
+                .for_each_job(run_id, |job| {
+                    if job.state == smile_recon::store::JobState::Invalid {
+                        stored.push(job.last_error.clone().unwrap_or_default());
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let (mut said, mut stored) = (said, stored);
+        said.sort();
+        stored.sort();
+        assert_eq!(said, stored, "{file:?}: {run_said}");
+        compared_rows += said.len();
+    }
+    assert!(
+        compared_rows > 10,
+        "only {compared_rows} invalid rows compared"
+    );
 }

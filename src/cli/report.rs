@@ -137,9 +137,11 @@ pub fn after_run_counted(
     };
     if summary.reconciliation.discrepancies > 0 && spec.is_none() {
         println!(
-            "reconciliation: {} of {} jobs disagree with the records (`smile-recon report \
-             --run {}` writes discrepancies.csv)",
-            summary.reconciliation.discrepancies, summary.reconciliation.checked, finished.run_id
+            "reconciliation: {} of {} jobs disagree with the records (`{}` writes \
+             discrepancies.csv)",
+            summary.reconciliation.discrepancies,
+            summary.reconciliation.checked,
+            crate::runner::identity::report_command(db, finished.run_id)
         );
     }
     Ok((

@@ -214,7 +214,7 @@ fn text(target: &Target, check: &Check, seconds: Option<f64>) -> String {
         &mut out,
         "duplicate job_ids (staged invalid)",
         check.duplicates.iter().map(|(line, job_id, first)| {
-            format!("line {line}, field job_id: {job_id} is already used by line {first}")
+            manifest::RowError::duplicate_job_id(*line, job_id, *first).to_string()
         }),
     );
     out.push('\n');

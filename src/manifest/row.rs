@@ -84,6 +84,18 @@ pub struct RowError {
     pub reason: String,
 }
 
+impl RowError {
+    /// A row whose job_id an earlier line of the manifest already uses: staged invalid, and
+    /// said in these words by a run and by `validate` alike.
+    pub fn duplicate_job_id(line: i64, job_id: &str, first_line: i64) -> Self {
+        Self {
+            line,
+            field: "job_id".into(),
+            reason: format!("{job_id:?} is already used on line {first_line}"),
+        }
+    }
+}
+
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -48,6 +48,16 @@ pub fn resume_command(db: &Path, run: i64) -> String {
     format!("smile-recon resume --run {run}{}", db_arg(db))
 }
 
+/// `runs abandon ID` for this database, ready to paste.
+pub fn abandon_command(db: &Path, run: i64) -> String {
+    format!("smile-recon runs abandon {run}{}", db_arg(db))
+}
+
+/// `report --run ID` for this database, ready to paste.
+pub fn report_command(db: &Path, run: i64) -> String {
+    format!("smile-recon report --run {run}{}", db_arg(db))
+}
+
 /// A word as a POSIX shell reads it back: bare when it is plain, else single-quoted.
 fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
@@ -67,6 +77,8 @@ pub struct Identity<'a> {
     pub key: &'a str,
     /// The key was given (`--run-key`, spec `key`), not the manifest's fingerprint.
     pub explicit: bool,
+    /// The database, for the commands a refusal names.
+    pub db: &'a Path,
 }
 
 /// What the command works on.
@@ -124,6 +136,7 @@ pub fn choose(
                 run: run.id,
                 then: short(&run.manifest_sha256).to_owned(),
                 now: short(fingerprint).to_owned(),
+                abandon: abandon_command(who.db, run.id),
             }),
             OnChangedManifest::Abandon => {
                 let why = "abandoned: its manifest changed (on_changed_manifest = abandon)";

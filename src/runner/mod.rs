@@ -141,6 +141,7 @@ fn plan(request: &Invocation, store: &mut Store, lock: &DbLock) -> Result<Plan, 
         name: &name,
         key: &key,
         explicit: given.is_some(),
+        db: &request.db,
     };
     let choice = identity::choose(store, lock, &who, &fingerprint, policy, request.again)?;
     let (existing, generation) = match choice {
@@ -271,7 +272,13 @@ fn bind(request: &Invocation) -> Result<Bound, Error> {
                 run.id
             )));
         }
-        Some(run) => resume_run(&store, run, &settings, &plan.source, &plan.fingerprint)?,
+        Some(run) => resume_run(
+            &store,
+            run,
+            &settings,
+            (&plan.source, &plan.fingerprint),
+            &request.db,
+        )?,
         None => create_run(&store, &plan, &settings)?,
     };
     let report = ready_reports(plan.report.or_else(|| settings.report.clone()), &run)?;
@@ -347,8 +354,8 @@ fn resume_run(
     store: &Store,
     run: RunRecord,
     settings: &Settings,
-    source: &ManifestSource,
-    fingerprint: &str,
+    (source, fingerprint): (&ManifestSource, &str),
+    db: &std::path::Path,
 ) -> Result<RunRecord, Error> {
     if let (Some(started), Some(now)) = (run.endpoint.as_deref(), settings.layer.endpoint)
         && started != now.as_str()
@@ -365,6 +372,7 @@ fn resume_run(
             run: run.id,
             then: short(&run.manifest_sha256).to_owned(),
             now: short(fingerprint).to_owned(),
+            abandon: identity::abandon_command(db, run.id),
         });
     }
     store.set_run_config(run.id, &settings.layer.to_json())?;
@@ -434,7 +442,7 @@ async fn run_engine(request: &Invocation, bound: Bound, started: Instant) -> Res
     let execution = store.start_execution(run.id, &request.command)?;
     store.set_run_status(run.id, RunStatus::Running)?;
     let config = engine_config(run.id, &settings);
-    let shutdown = signals::listen();
+    let shutdown = signals::listen(identity::resume_command(&request.db, run.id));
     let progress = progress::Progress::start(tally.clone(), request.progress);
     let mut metrics_file = settings.metrics_file.clone().map(|path| {
         let info = metrics::RunInfo {

@@ -17,9 +17,10 @@ pub async fn recv_or_never(s: &mut Option<Signal>) {
     }
 }
 
-/// Starts listening; the receiver turns `true` on the first signal. The handlers are in
+/// Starts listening; the receiver turns `true` on the first signal (a second one exits
+/// at once, naming `resume`, the command that continues the run). The handlers are in
 /// place when this returns (a signal right after start is not lost to the default action).
-pub fn listen() -> watch::Receiver<bool> {
+pub fn listen(resume: String) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     let mut term = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
@@ -39,7 +40,7 @@ pub fn listen() -> watch::Receiver<bool> {
                 );
                 let _ = tx.send(true);
             } else {
-                crate::log::say(false, "stopped; `smile-recon resume` continues the run");
+                crate::log::say(false, &format!("stopped; `{resume}` continues the run"));
                 std::process::exit(i32::from(Outcome::Interrupted.code()));
             }
         }

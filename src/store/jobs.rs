@@ -411,10 +411,10 @@ fn stage_row(
                     });
                 };
                 state = JobState::Invalid;
-                error = Some(format!(
-                    "field job_id: {:?} is already used on line {line}",
-                    row.job_id
-                ));
+                error = Some(
+                    crate::manifest::RowError::duplicate_job_id(row.line, &row.job_id, line)
+                        .to_string(),
+                );
                 clashed = true;
             }
             Err(e) => return Err(err(e)),
