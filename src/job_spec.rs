@@ -32,6 +32,15 @@ pub struct JobSpec {
     pub report: Option<ReportSpec>,
     /// `[metrics] file = "PATH"`: the Prometheus textfile, like `--metrics-file`.
     pub metrics: Option<MetricsSpec>,
+    #[serde(default)]
+    pub privacy: PrivacySpec,
+}
+
+/// `[privacy] keep_pii = true`: final jobs keep their personal data, like `--keep-pii`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySpec {
+    pub keep_pii: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -162,6 +171,7 @@ impl JobSpec {
             ca_cert: self.api.ca_cert.clone(),
             unknown_id_types: self.submit.unknown_id_types,
             metrics_file: self.metrics.as_ref().map(|m| m.file.clone()),
+            keep_pii: self.privacy.keep_pii,
         }
     }
 }

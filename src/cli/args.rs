@@ -112,6 +112,12 @@ pub struct LimitArgs {
     /// the row expected a result) [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub result_timeout: Option<f64>,
+    /// Keep every final job's ID number, names, date of birth and phone number (and the
+    /// answer's record of the person) in the database. Without it they are replaced, as
+    /// each job turns final, by the masked ID number and a keyed hash of it; `retry` of a
+    /// submit run then cannot send those jobs again.
+    #[arg(long)]
+    pub keep_pii: bool,
 }
 
 /// The checkpoint database and what is shown while running.

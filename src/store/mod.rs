@@ -7,6 +7,7 @@
 mod jobs;
 mod kinds;
 mod lifecycle;
+pub mod pii;
 pub mod lock;
 mod reports;
 mod runs;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/006_callback_replays.sql"),
     include_str!("../../migrations/007_audit.sql"),
     include_str!("../../migrations/008_job_retries.sql"),
+    include_str!("../../migrations/010_pii_key.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -83,6 +85,9 @@ impl StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Removes a job's personal data when the writer makes it final; `None` keeps it
+    /// (`--keep-pii`, and read-only connections, which never write).
+    minimiser: Option<pii::Minimiser>,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,7 +133,35 @@ impl Store {
                 reason: e.to_string(),
             })?;
         private_companions(&real)?;
-        Ok(Self { conn, path: real })
+        let minimiser = pii::Minimiser::load(&conn).map_err(|e| sqlite(path, e))?;
+        Ok(Self {
+            conn,
+            path: real,
+            minimiser: Some(minimiser),
+        })
+    }
+
+    /// Whether jobs turning final keep their personal data (`--keep-pii`). Off by default:
+    /// a final job keeps only what reports need.
+    pub fn keep_pii(&mut self, keep: bool) -> Result<(), StoreError> {
+        self.minimiser = if keep {
+            None
+        } else {
+            Some(pii::Minimiser::load(&self.conn).map_err(|e| self.err(e))?)
+        };
+        Ok(())
+    }
+
+    /// Empties the write-ahead log into the database and truncates it to nothing, so the
+    /// pages that held removed personal data do not linger there. Best effort: a reader
+    /// still using the log leaves it as it is, and the next run truncates it.
+    pub fn truncate_wal(&self) {
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        if !matches!(result, Ok(0)) {
+            tracing::debug!(db = %self.path.display(), "the WAL could not be truncated now");
+        }
     }
 
     /// A read-only connection (reports, the dispatcher's paging, the callback receiver),
@@ -163,7 +196,11 @@ impl Store {
             });
         }
         private_companions(&real)?;
-        Ok(Self { conn, path: real })
+        Ok(Self {
+            conn,
+            path: real,
+            minimiser: None,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -214,6 +251,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| sqlite(path, e))?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| sqlite(path, e))?;
+    // Deleted and overwritten rows (a final job's personal data, a pruned run) are zeroed
+    // in the file, not left in free space.
+    conn.pragma_update(None, "secure_delete", "ON")
         .map_err(|e| sqlite(path, e))?;
     // Checkpoint every ~16 MiB of WAL instead of 4 MiB: a quarter of the checkpoints (each
     // one an fsync) in a long run; and an 8 MiB page cache for the writer's b-tree pages.
