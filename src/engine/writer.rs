@@ -176,7 +176,7 @@ fn run(
     match failure {
         Some(e) => Err(e),
         None => {
-            store.truncate_wal();
+            store.scrub();
             Ok(store)
         }
     }

@@ -7,8 +7,8 @@
 mod jobs;
 mod kinds;
 mod lifecycle;
-pub mod pii;
 pub mod lock;
+pub mod pii;
 mod reports;
 mod runs;
 mod services;
@@ -88,6 +88,8 @@ pub struct Store {
     /// Removes a job's personal data when the writer makes it final; `None` keeps it
     /// (`--keep-pii`, and read-only connections, which never write).
     minimiser: Option<pii::Minimiser>,
+    /// Jobs whose personal data this connection removed.
+    minimised: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,6 +140,7 @@ impl Store {
             conn,
             path: real,
             minimiser: Some(minimiser),
+            minimised: 0,
         })
     }
 
@@ -152,13 +155,37 @@ impl Store {
         Ok(())
     }
 
+    /// After jobs lost their personal data: the database is rebuilt (VACUUM) and its
+    /// write-ahead log emptied. `secure_delete` zeroes what a deletion frees, but a page
+    /// SQLite rebalances keeps stale bytes of its old cells in its unused space, so only a
+    /// rebuild removes every trace. Nothing is done when nothing was removed. Best effort:
+    /// a failure is logged, and the next run's end tries again.
+    pub fn scrub(&mut self) {
+        if self.minimised == 0 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        if let Err(e) = self.conn.execute_batch("VACUUM") {
+            tracing::warn!(db = %self.path.display(), error = %e, "VACUUM after removing personal data failed");
+        }
+        self.truncate_wal();
+        tracing::info!(
+            jobs = self.minimised,
+            seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "personal data of final jobs removed; database rebuilt"
+        );
+        self.minimised = 0;
+    }
+
     /// Empties the write-ahead log into the database and truncates it to nothing, so the
     /// pages that held removed personal data do not linger there. Best effort: a reader
     /// still using the log leaves it as it is, and the next run truncates it.
     pub fn truncate_wal(&self) {
         let result = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
         if !matches!(result, Ok(0)) {
             tracing::debug!(db = %self.path.display(), "the WAL could not be truncated now");
         }
@@ -200,6 +227,7 @@ impl Store {
             conn,
             path: real,
             minimiser: None,
+            minimised: 0,
         })
     }
 

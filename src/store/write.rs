@@ -2,8 +2,8 @@
 
 use rusqlite::params;
 
-use super::state::ACTIVE_SQL;
 use super::pii::Minimiser;
+use super::state::ACTIVE_SQL;
 use super::{EventKind, JobState, ResultSource, Store, StoreError};
 use crate::api::Category;
 
@@ -141,6 +141,8 @@ struct Batch<'t> {
     update: rusqlite::CachedStatement<'t>,
     update_with_result: rusqlite::CachedStatement<'t>,
     minimiser: Option<&'t Minimiser>,
+    /// Jobs whose personal data this batch removed.
+    minimised: u64,
 }
 
 impl<'t> Batch<'t> {
@@ -154,6 +156,7 @@ impl<'t> Batch<'t> {
             update: tx.prepare_cached(&update_sql())?,
             update_with_result: tx.prepare_cached(&update_with_result_sql())?,
             minimiser,
+            minimised: 0,
         })
     }
 
@@ -275,6 +278,7 @@ impl<'t> Batch<'t> {
                      result_json = COALESCE(?3, result_json) WHERE id = ?1",
                 )?
                 .execute(params![row, input, result])?;
+            self.minimised += 1;
         }
         Ok(())
     }
@@ -283,7 +287,10 @@ impl<'t> Batch<'t> {
 /// Inserts `events` in [`EVENTS_PER_INSERT`] rows per statement (one step, one bind
 /// pass: a statement per event was 29% of the writer's instructions), then the rest by
 /// eights and ones: three statements in the cache, not one per remainder size.
-fn insert_events(tx: &rusqlite::Transaction<'_>, events: &mut Vec<&EventRecord>) -> rusqlite::Result<()> {
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &mut Vec<&EventRecord>,
+) -> rusqlite::Result<()> {
     let mut rest = &events[..];
     while !rest.is_empty() {
         let n = [EVENTS_PER_INSERT, 8, 1]
@@ -321,8 +328,9 @@ impl Store {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
-        let applied = apply_in(&tx, self.minimiser.as_ref(), batch).map_err(err)?;
+        let (applied, minimised) = apply_in(&tx, self.minimiser.as_ref(), batch).map_err(err)?;
         tx.commit().map_err(err)?;
+        self.minimised += minimised;
         Ok(applied)
     }
 }
@@ -331,7 +339,7 @@ fn apply_in(
     tx: &rusqlite::Transaction<'_>,
     minimiser: Option<&Minimiser>,
     batch: &[WriteOp],
-) -> rusqlite::Result<Vec<bool>> {
+) -> rusqlite::Result<(Vec<bool>, u64)> {
     let mut applied = Vec::with_capacity(batch.len());
     let mut ops = Batch::new(tx, minimiser)?;
     let mut events = Vec::with_capacity(EVENTS_PER_INSERT);
@@ -345,7 +353,7 @@ fn apply_in(
         applied.push(ops.apply(op)?);
     }
     insert_events(tx, &mut events)?;
-    Ok(applied)
+    Ok((applied, ops.minimised))
 }
 
 #[cfg(test)]
