@@ -627,7 +627,9 @@ pub struct ExportArgs {
     /// The trail of every request sent and callback taken instead of the jobs.
     #[arg(long)]
     pub events: bool,
-    /// Show ID numbers and the answers' personal fields unmasked.
+    /// Show ID numbers and the answers' personal fields unmasked, as far as the database
+    /// still holds them: a run without --keep-pii kept only the masked ID number of each
+    /// final job, and none of the answers' personal fields.
     #[arg(long, conflicts_with = "events")]
     pub show_pii: bool,
     #[command(flatten)]
