@@ -40,6 +40,15 @@ pub struct JobSpec {
     pub report: Option<ReportSpec>,
     /// `[metrics] file = "PATH"`: the Prometheus textfile, like `--metrics-file`.
     pub metrics: Option<MetricsSpec>,
+    #[serde(default)]
+    pub privacy: PrivacySpec,
+}
+
+/// `[privacy] keep_pii = true`: final jobs keep their personal data, like `--keep-pii`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySpec {
+    pub keep_pii: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -179,6 +188,7 @@ impl JobSpec {
             on_changed_manifest: self.on_changed_manifest,
             allow_empty: self.manifest.allow_empty,
             fail_on: self.report.as_ref().and_then(|r| r.fail_on),
+            keep_pii: self.privacy.keep_pii,
         }
     }
 }

@@ -60,9 +60,12 @@ fn assert_valid_against_schema(summary: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_figures_equal_what_the_manifest_expects() {
     let b = batch::setup(300, 51, Faults::default(), None).await;
-    let finished = b
-        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
-        .await;
+    // Kept in clear, so that `--show-pii` below has something to show.
+    let flags = Layer {
+        keep_pii: Some(true),
+        ..b.submit_flags(SubmitEndpoint::Verify)
+    };
+    let finished = b.run(b.request(RunMode::Submit, flags)).await;
     let out = b.dir.path().join("reports");
     let summary = write_reports(&b, finished.run_id, &out, false);
     assert_valid_against_schema(&summary);
@@ -266,9 +269,11 @@ async fn reports_are_complete_records_for_an_audit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_lists_every_request_and_every_job() {
     let b = batch::setup(80, 58, Faults::default(), None).await;
-    let finished = b
-        .run(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
-        .await;
+    let flags = Layer {
+        keep_pii: Some(true),
+        ..b.submit_flags(SubmitEndpoint::Verify)
+    };
+    let finished = b.run(b.request(RunMode::Submit, flags)).await;
     let run = finished.run_id.to_string();
     let db = b.db.to_str().unwrap();
     let seen: u64 = b

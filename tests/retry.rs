@@ -48,6 +48,8 @@ fn submit(sandbox: &RunningSandbox, cwd: &Path, max_attempts: &str) -> Output {
             "--db",
             "runs.db",
             "--quiet",
+            // The failed jobs keep their input, so that retry can send them again.
+            "--keep-pii",
         ],
         cwd,
     )

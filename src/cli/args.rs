@@ -112,6 +112,12 @@ pub struct LimitArgs {
     /// the row expected a result) [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub result_timeout: Option<f64>,
+    /// Keep every final job's ID number, names, date of birth and phone number (and the
+    /// answer's record of the person) in the database. Without it they are replaced, as
+    /// each job turns final, by the masked ID number and a keyed hash of it; `retry` of a
+    /// submit run then cannot send those jobs again.
+    #[arg(long)]
+    pub keep_pii: bool,
 }
 
 /// The checkpoint database and what is shown while running.
@@ -663,7 +669,9 @@ pub struct ExportArgs {
     /// The trail of every request sent and callback taken instead of the jobs.
     #[arg(long)]
     pub events: bool,
-    /// Show ID numbers and the answers' personal fields unmasked.
+    /// Show ID numbers and the answers' personal fields unmasked, as far as the database
+    /// still holds them: a run without --keep-pii kept only the masked ID number of each
+    /// final job, and none of the answers' personal fields.
     #[arg(long, conflicts_with = "events")]
     pub show_pii: bool,
     #[command(flatten)]

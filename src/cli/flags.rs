@@ -27,6 +27,7 @@ pub fn common(api: &ApiArgs, limits: &LimitArgs, output: &OutputArgs) -> Layer {
         concurrency: limits.concurrency,
         max_attempts: limits.max_attempts,
         result_timeout: limits.result_timeout,
+        keep_pii: limits.keep_pii.then_some(true),
         ca_cert: api.ca_cert.clone(),
         metrics_file: output.metrics_file.clone(),
         ..Layer::default()

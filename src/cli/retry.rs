@@ -3,7 +3,7 @@
 //! run, then continues the run exactly as `resume --run ID`.
 
 use crate::exit::{Error, Outcome};
-use crate::store::{DbLock, JobState, RetryCounts, RunStatus, Store};
+use crate::store::{DbLock, JobState, RetryCounts, RunMode, RunRecord, RunStatus, Store};
 
 use super::args::{LogFormat, ResumeArgs, RetryArgs};
 
@@ -71,11 +71,32 @@ fn put_back(args: &RetryArgs, states: &[JobState]) -> Result<RetryCounts, Error>
             run.id
         )));
     }
+    refuse_minimised(&store, &run, states)?;
     let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
     let command = format!("retry --run {} --state {}", run.id, names.join(","));
     store
         .retry_jobs(&lock, &run, states, &command)
         .map_err(fatal)
+}
+
+/// A submit run's jobs whose personal data was removed when they turned final cannot be
+/// sent again: the retry is refused, saying so, before anything is put back. (A poll run
+/// only reads job_status, which needs no personal data.)
+fn refuse_minimised(store: &Store, run: &RunRecord, states: &[JobState]) -> Result<(), Error> {
+    if run.mode != RunMode::Submit {
+        return Ok(());
+    }
+    let n = store.minimised_jobs(run.id, states).map_err(fatal)?;
+    if n == 0 {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "run {}: {n} of the jobs to retry no longer hold their ID number and names (removed \
+         when they turned final; the run did not use --keep-pii), so they cannot be sent \
+         again: submit those rows of the manifest as a new run, and use --keep-pii (or \
+         [privacy] keep_pii = true) for runs that may need retry",
+        run.id
+    )))
 }
 
 /// What was put back, on stderr (a JSON line with `--log-format json`, before the run's

@@ -235,6 +235,12 @@ settings! {
         flag: "--metrics-file", spec: "[metrics] file", env: None, default: None,
         check: check::any,
     },
+    /// Whether a final job keeps its ID number, names, date of birth and phone number (and
+    /// the answer's record of the person); by default they are removed when it turns final.
+    keep_pii: bool {
+        flag: "--keep-pii", spec: "[privacy] keep_pii", env: None, default: Some(false),
+        check: check::any,
+    },
 }
 
 impl Layer {

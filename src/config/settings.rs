@@ -40,6 +40,8 @@ pub struct Settings {
     pub metrics_file: Option<PathBuf>,
     /// The `[report]` section the run carries (from its job spec, kept for `resume`).
     pub report: Option<ReportSpec>,
+    /// Final jobs keep their personal data.
+    pub keep_pii: bool,
 }
 
 impl Layer {
@@ -103,6 +105,7 @@ impl Settings {
             unknown_id_types: layer.unknown_id_types.unwrap_or_default(),
             metrics_file: layer.metrics_file.clone(),
             report: layer.report(),
+            keep_pii: layer.keep_pii.unwrap_or(false),
             layer,
         })
     }

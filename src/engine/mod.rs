@@ -78,6 +78,8 @@ pub struct EngineConfig {
     pub callback_listen: Option<SocketAddr>,
     /// What the receiver accepts, and its limits.
     pub callback: callbacks::Policy,
+    /// Final jobs keep their personal data (else the writer removes it).
+    pub keep_pii: bool,
 }
 
 /// How a run's execution ended.
@@ -128,11 +130,12 @@ fn limiter(
 pub async fn run(
     mut config: EngineConfig,
     client: SmileClient,
-    store: Store,
+    mut store: Store,
     tally: Arc<Tally>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<EngineEnd, EngineError> {
     let db = store.path().to_owned();
+    store.keep_pii(config.keep_pii)?;
     let limiter = limiter(&config)?;
     let (writer, turns, writer_thread) = writer::Writer::spawn(store);
     let (stop_receiver, receiver_stop) = watch::channel(false);

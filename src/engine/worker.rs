@@ -618,6 +618,7 @@ mod tests {
                 shutdown_grace: Duration::from_secs(1),
                 callback_listen: None,
                 callback: Default::default(),
+                keep_pii: false,
             },
             client,
             writer,

@@ -175,7 +175,10 @@ fn run(
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(store),
+        None => {
+            store.scrub();
+            Ok(store)
+        }
     }
 }
 

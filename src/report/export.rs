@@ -13,6 +13,7 @@ use super::results_csv::{self, cell};
 use super::sink::Pii;
 use super::summary::rfc3339;
 use crate::api::Category;
+use crate::store::pii::PERSONAL_FIELDS;
 use crate::store::{EventRow, JobRecord, JobState, ResultSource, Store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,24 +33,6 @@ pub const EVENT_HEADER: [&str; 10] = [
     "outcome",
     "error",
     "latency_ms",
-];
-
-/// The personal fields an answer may carry (Enhanced KYC returns the ID authority's
-/// record): hidden unless `--show-pii`, the ID number masked like the reports'.
-const PERSONAL_FIELDS: [&str; 13] = [
-    "FullName",
-    "FirstName",
-    "MiddleName",
-    "LastName",
-    "OtherNames",
-    "DOB",
-    "PhoneNumber",
-    "PhoneNumber2",
-    "Address",
-    "Photo",
-    "Email",
-    "IDNumber",
-    "SecondaryIDNumber",
 ];
 
 /// Writes the jobs of `run_id` (those in `states`, or all when empty) to `out`; `name`

@@ -1,13 +1,6 @@
 //! ID numbers in reports: all but the last four characters hidden, unless `--show-pii`.
 
-pub fn mask(id_number: &str) -> String {
-    let chars: Vec<char> = id_number.chars().collect();
-    let shown = if chars.len() > 4 { 4 } else { 0 };
-    let hidden = chars.len() - shown;
-    let mut out = "*".repeat(hidden);
-    out.extend(&chars[hidden..]);
-    out
-}
+pub use crate::store::pii::mask;
 
 #[cfg(test)]
 mod tests {

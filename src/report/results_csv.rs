@@ -70,14 +70,10 @@ fn yes_no(b: Option<bool>) -> &'static str {
     }
 }
 
-/// The ID number of a verify row (poll rows have none).
+/// The ID number of a verify row as stored: in clear while its run keeps personal data
+/// (or until the job is final), else already masked. Poll rows have none.
 pub fn id_number(job: &JobRecord) -> Option<String> {
-    let input: Value = serde_json::from_str(&job.input_json).ok()?;
-    input
-        .get("id_info")?
-        .get("id_number")?
-        .as_str()
-        .map(str::to_owned)
+    crate::store::pii::shown_id_number(&job.input_json)
 }
 
 fn actions(job: &JobRecord) -> [String; 7] {

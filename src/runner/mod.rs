@@ -480,6 +480,7 @@ fn engine_config(run_id: i64, settings: &Settings) -> EngineConfig {
         max_attempts: settings.max_attempts,
         deadline: settings.deadline,
         result_timeout: settings.result_timeout,
+        keep_pii: settings.keep_pii,
         backoff: Backoff {
             poll_initial: settings.poll_interval,
             ..Backoff::default()

@@ -241,6 +241,29 @@ const RESET_SQL: &str = "UPDATE jobs SET state = ?2, job_id = ?3, \
      signature_confirmed = NULL, first_request_at = NULL, completed_at = NULL, \
      callback_claim = NULL, updated_at = ?6 WHERE id = ?1";
 
+impl Store {
+    /// How many of the run's jobs in `states` had their personal data removed when they
+    /// turned final (a retry cannot send those again).
+    pub fn minimised_jobs(&self, run_id: i64, states: &[JobState]) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT COUNT(*) FROM jobs WHERE run_id = ?1 AND state = ?2 \
+                 AND instr(input_json, '\"{}\"') > 0",
+                super::pii::REMOVED_MARK
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut total = 0;
+        for state in states {
+            let n: i64 = stmt
+                .query_row(params![run_id, state], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+}
+
 fn retry_candidates(
     conn: &rusqlite::Connection,
     run_id: i64,

@@ -8,6 +8,7 @@ mod jobs;
 mod kinds;
 mod lifecycle;
 pub mod lock;
+pub mod pii;
 mod reports;
 mod runs;
 mod services;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/007_audit.sql"),
     include_str!("../../migrations/008_job_retries.sql"),
     include_str!("../../migrations/009_run_identity.sql"),
+    include_str!("../../migrations/010_pii_key.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -84,6 +86,11 @@ impl StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Removes a job's personal data when the writer makes it final; `None` keeps it
+    /// (`--keep-pii`, and read-only connections, which never write).
+    minimiser: Option<pii::Minimiser>,
+    /// Jobs whose personal data this connection removed.
+    minimised: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,7 +136,60 @@ impl Store {
                 reason: e.to_string(),
             })?;
         private_companions(&real)?;
-        Ok(Self { conn, path: real })
+        let minimiser = pii::Minimiser::load(&conn).map_err(|e| sqlite(path, e))?;
+        Ok(Self {
+            conn,
+            path: real,
+            minimiser: Some(minimiser),
+            minimised: 0,
+        })
+    }
+
+    /// Whether jobs turning final keep their personal data (`--keep-pii`). Off by default:
+    /// a final job keeps only what reports need.
+    pub fn keep_pii(&mut self, keep: bool) -> Result<(), StoreError> {
+        self.minimiser = if keep {
+            None
+        } else {
+            Some(pii::Minimiser::load(&self.conn).map_err(|e| self.err(e))?)
+        };
+        Ok(())
+    }
+
+    /// After jobs lost their personal data: the database is rebuilt (VACUUM) and its
+    /// write-ahead log emptied. `secure_delete` zeroes what a deletion frees, but a page
+    /// SQLite rebalances keeps stale bytes of its old cells in its unused space, so only a
+    /// rebuild removes every trace. Nothing is done when nothing was removed. Best effort:
+    /// a failure is logged, and the next run's end tries again.
+    pub fn scrub(&mut self) {
+        if self.minimised == 0 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        if let Err(e) = self.conn.execute_batch("VACUUM") {
+            tracing::warn!(db = %self.path.display(), error = %e, "VACUUM after removing personal data failed");
+        }
+        self.truncate_wal();
+        tracing::info!(
+            jobs = self.minimised,
+            seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "personal data of final jobs removed; database rebuilt"
+        );
+        self.minimised = 0;
+    }
+
+    /// Empties the write-ahead log into the database and truncates it to nothing, so the
+    /// pages that held removed personal data do not linger there. Best effort: a reader
+    /// still using the log leaves it as it is, and the next run truncates it.
+    pub fn truncate_wal(&self) {
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        if !matches!(result, Ok(0)) {
+            tracing::debug!(db = %self.path.display(), "the WAL could not be truncated now");
+        }
     }
 
     /// A read-only connection (reports, the dispatcher's paging, the callback receiver),
@@ -164,7 +224,12 @@ impl Store {
             });
         }
         private_companions(&real)?;
-        Ok(Self { conn, path: real })
+        Ok(Self {
+            conn,
+            path: real,
+            minimiser: None,
+            minimised: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -215,6 +280,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| sqlite(path, e))?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| sqlite(path, e))?;
+    // Deleted and overwritten rows (a final job's personal data, a pruned run) are zeroed
+    // in the file, not left in free space.
+    conn.pragma_update(None, "secure_delete", "ON")
         .map_err(|e| sqlite(path, e))?;
     // Checkpoint every ~16 MiB of WAL instead of 4 MiB: a quarter of the checkpoints (each
     // one an fsync) in a long run; and an 8 MiB page cache for the writer's b-tree pages.

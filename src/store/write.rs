@@ -2,6 +2,7 @@
 
 use rusqlite::params;
 
+use super::pii::Minimiser;
 use super::state::ACTIVE_SQL;
 use super::{EventKind, JobState, ResultSource, Store, StoreError};
 use crate::api::Category;
@@ -102,181 +103,257 @@ fn insert_events_sql(rows: usize) -> String {
     sql
 }
 
+/// The SQL of an update without a result.
+fn update_sql() -> String {
+    format!(
+        "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
+         last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
+         first_request_at = COALESCE(first_request_at, ?9) \
+         WHERE id = ?1 AND {ACTIVE_SQL}"
+    )
+}
+
+/// The same update with the result, in one statement: the row (result JSON included) is
+/// rewritten once, not twice.
+fn update_with_result_sql() -> String {
+    format!(
+        "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
+         last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
+         first_request_at = COALESCE(first_request_at, ?9), \
+         result_code = ?10, result_text = ?11, job_success = ?12, category = ?13, \
+         smile_job_id = ?14, result_source = ?15, result_json = ?16, \
+         signature_confirmed = ?17, completed_at = ?9 \
+         WHERE id = ?1 AND {ACTIVE_SQL}"
+    )
+}
+
+/// The submission about to leave is counted with its intent: a job killed before its turn
+/// was recorded still shows it was sent.
+const INTENT_SQL: &str = "UPDATE jobs SET state = 'in_flight', updated_at = ?2, \
+     attempts = attempts + 1, \
+     first_request_at = COALESCE(first_request_at, ?2) \
+     WHERE id = ?1 AND state = 'queued'";
+
+/// One batch's transaction with the statements most ops use, prepared once per batch.
+struct Batch<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    intent: rusqlite::CachedStatement<'t>,
+    update: rusqlite::CachedStatement<'t>,
+    update_with_result: rusqlite::CachedStatement<'t>,
+    minimiser: Option<&'t Minimiser>,
+    /// Jobs whose personal data this batch removed.
+    minimised: u64,
+}
+
+impl<'t> Batch<'t> {
+    fn new(
+        tx: &'t rusqlite::Transaction<'t>,
+        minimiser: Option<&'t Minimiser>,
+    ) -> rusqlite::Result<Self> {
+        Ok(Batch {
+            tx,
+            intent: tx.prepare_cached(INTENT_SQL)?,
+            update: tx.prepare_cached(&update_sql())?,
+            update_with_result: tx.prepare_cached(&update_with_result_sql())?,
+            minimiser,
+            minimised: 0,
+        })
+    }
+
+    /// One op other than an event; whether it changed a job.
+    fn apply(&mut self, op: &WriteOp) -> rusqlite::Result<bool> {
+        let changed = match op {
+            WriteOp::Intent { row, at } => self.intent.execute(params![row, at])?,
+            WriteOp::Update(u) => self.update(u)?,
+            WriteOp::CallbackPair {
+                run_id,
+                row,
+                timestamp,
+                signature,
+                at,
+            } => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO callback_replays \
+                     (timestamp, signature, run_id, job_row, at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![timestamp, signature, run_id, row, at])?,
+            WriteOp::Claim { row, code, at } => self
+                .tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'awaiting', callback_claim = ?2, \
+                     next_attempt_at = ?3, updated_at = ?3 \
+                     WHERE id = ?1 AND (state = 'in_flight' OR state = 'awaiting')",
+                )?
+                .execute(params![row, code, at])?,
+            WriteOp::GiveUpRemaining { run_id, reason, at } => {
+                self.give_up_remaining(*run_id, reason, *at)?
+            }
+            // Events are inserted by the batch, in chunks.
+            WriteOp::Event(_) => 1,
+        };
+        Ok(changed > 0)
+    }
+
+    fn update(&mut self, u: &JobUpdate) -> rusqlite::Result<usize> {
+        let turns_final = u.state.is_final();
+        let changed = match &u.result {
+            None => self.update.execute(params![
+                u.row,
+                u.state.as_str(),
+                u.attempts,
+                u.polls,
+                u.next_attempt_at,
+                u.last_http_status,
+                u.last_code,
+                u.last_error,
+                u.at
+            ])?,
+            Some(r) => {
+                // A final answer is stored without the person's record (when minimising).
+                let json = match self.minimiser.filter(|_| turns_final) {
+                    Some(m) => m.result(&r.json),
+                    None => None,
+                };
+                self.update_with_result.execute(params![
+                    u.row,
+                    u.state.as_str(),
+                    u.attempts,
+                    u.polls,
+                    u.next_attempt_at,
+                    u.last_http_status,
+                    u.last_code,
+                    u.last_error,
+                    u.at,
+                    r.result_code,
+                    r.result_text,
+                    r.job_success,
+                    r.category,
+                    r.smile_job_id,
+                    r.source,
+                    json.as_deref().unwrap_or(&r.json),
+                    r.signature_confirmed
+                ])?
+            }
+        };
+        if changed > 0 && turns_final {
+            self.minimise(u.row)?;
+        }
+        Ok(changed)
+    }
+
+    /// Every job of the run still needing work gives up, each minimised.
+    fn give_up_remaining(&mut self, run_id: i64, reason: &str, at: i64) -> rusqlite::Result<usize> {
+        let rows: Vec<i64> = self
+            .tx
+            .prepare(&format!(
+                "UPDATE jobs SET state = 'gave_up', last_error = ?2, \
+                 updated_at = ?3 WHERE run_id = ?1 AND {ACTIVE_SQL} RETURNING id"
+            ))?
+            .query_map(params![run_id, reason, at], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for row in &rows {
+            self.minimise(*row)?;
+        }
+        Ok(rows.len())
+    }
+
+    /// A job that just turned final keeps only what reports need of its staged row and of
+    /// its answer (nothing, when the run keeps personal data).
+    fn minimise(&mut self, row: i64) -> rusqlite::Result<()> {
+        let Some(m) = self.minimiser else {
+            return Ok(());
+        };
+        let (input, result): (String, Option<String>) = self
+            .tx
+            .prepare_cached("SELECT input_json, result_json FROM jobs WHERE id = ?1")?
+            .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let input = m.input(&input);
+        let result = result.as_deref().and_then(|j| m.result(j));
+        if input.is_some() || result.is_some() {
+            self.tx
+                .prepare_cached(
+                    "UPDATE jobs SET input_json = COALESCE(?2, input_json), \
+                     result_json = COALESCE(?3, result_json) WHERE id = ?1",
+                )?
+                .execute(params![row, input, result])?;
+            self.minimised += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts `events` in [`EVENTS_PER_INSERT`] rows per statement (one step, one bind
+/// pass: a statement per event was 29% of the writer's instructions), then the rest by
+/// eights and ones: three statements in the cache, not one per remainder size.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &mut Vec<&EventRecord>,
+) -> rusqlite::Result<()> {
+    let mut rest = &events[..];
+    while !rest.is_empty() {
+        let n = [EVENTS_PER_INSERT, 8, 1]
+            .into_iter()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (these, more) = rest.split_at(n);
+        let mut stmt = tx.prepare_cached(&insert_events_sql(n))?;
+        let values = these.iter().flat_map(|e| {
+            [
+                &e.run_id as &dyn rusqlite::ToSql,
+                &e.row,
+                &e.at,
+                &e.kind,
+                &e.http_status,
+                &e.code,
+                &e.outcome,
+                &e.error,
+                &e.latency_ms,
+            ]
+        });
+        stmt.execute(rusqlite::params_from_iter(values))?;
+        rest = more;
+    }
+    events.clear();
+    Ok(())
+}
+
 impl Store {
     /// Applies a batch in one transaction. A final job is never changed again: an update
-    /// for it (a poll answer racing a callback, say) is dropped. Returns, for each op,
-    /// whether it changed a job (events: always true).
+    /// for it (a poll answer racing a callback, say) is dropped. A job turning final loses
+    /// its personal data here unless the run keeps it (see [`super::pii`]). Returns, for
+    /// each op, whether it changed a job (events: always true).
     pub fn apply(&mut self, batch: &[WriteOp]) -> Result<Vec<bool>, StoreError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
-        let mut applied = Vec::with_capacity(batch.len());
-        {
-            let mut intent = tx
-                .prepare_cached(
-                    // The submission about to leave is counted with its intent: a job
-                    // killed before its turn was recorded still shows it was sent.
-                    "UPDATE jobs SET state = 'in_flight', updated_at = ?2, \
-                     attempts = attempts + 1, \
-                     first_request_at = COALESCE(first_request_at, ?2) \
-                     WHERE id = ?1 AND state = 'queued'",
-                )
-                .map_err(err)?;
-            let mut update = tx
-                .prepare_cached(&format!(
-                    "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
-                     last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
-                     first_request_at = COALESCE(first_request_at, ?9) \
-                     WHERE id = ?1 AND {ACTIVE_SQL}"
-                ))
-                .map_err(err)?;
-            // The same update with the result, in one statement: the row (result JSON
-            // included) is rewritten once, not twice.
-            let mut update_with_result = tx
-                .prepare_cached(&format!(
-                    "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
-                     last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
-                     first_request_at = COALESCE(first_request_at, ?9), \
-                     result_code = ?10, result_text = ?11, job_success = ?12, category = ?13, \
-                     smile_job_id = ?14, result_source = ?15, result_json = ?16, \
-                     signature_confirmed = ?17, completed_at = ?9 \
-                     WHERE id = ?1 AND {ACTIVE_SQL}"
-                ))
-                .map_err(err)?;
-            // Events go in EVENTS_PER_INSERT rows per statement (one step, one bind pass):
-            // a statement per event was 29% of the writer's instructions.
-            let mut events = Vec::with_capacity(EVENTS_PER_INSERT);
-            let insert_events = |events: &mut Vec<&EventRecord>| {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                // A full chunk, then the rest by eights and ones: three statements in
-                // the cache, not one per remainder size.
-                let mut rest = &events[..];
-                while !rest.is_empty() {
-                    let n = [EVENTS_PER_INSERT, 8, 1]
-                        .into_iter()
-                        .find(|n| *n <= rest.len())
-                        .unwrap_or(1);
-                    let (these, more) = rest.split_at(n);
-                    let mut stmt = tx.prepare_cached(&insert_events_sql(n))?;
-                    let values = these.iter().flat_map(|e| {
-                        [
-                            &e.run_id as &dyn rusqlite::ToSql,
-                            &e.row,
-                            &e.at,
-                            &e.kind,
-                            &e.http_status,
-                            &e.code,
-                            &e.outcome,
-                            &e.error,
-                            &e.latency_ms,
-                        ]
-                    });
-                    stmt.execute(rusqlite::params_from_iter(values))?;
-                    rest = more;
-                }
-                events.clear();
-                Ok::<(), rusqlite::Error>(())
-            };
-            for op in batch {
-                match op {
-                    WriteOp::Intent { row, at } => {
-                        let changed = intent.execute(params![row, at]).map_err(err)?;
-                        applied.push(changed > 0);
-                    }
-                    WriteOp::Update(u) => {
-                        let changed = match &u.result {
-                            None => update.execute(params![
-                                u.row,
-                                u.state.as_str(),
-                                u.attempts,
-                                u.polls,
-                                u.next_attempt_at,
-                                u.last_http_status,
-                                u.last_code,
-                                u.last_error,
-                                u.at
-                            ]),
-                            Some(r) => update_with_result.execute(params![
-                                u.row,
-                                u.state.as_str(),
-                                u.attempts,
-                                u.polls,
-                                u.next_attempt_at,
-                                u.last_http_status,
-                                u.last_code,
-                                u.last_error,
-                                u.at,
-                                r.result_code,
-                                r.result_text,
-                                r.job_success,
-                                r.category,
-                                r.smile_job_id,
-                                r.source,
-                                r.json,
-                                r.signature_confirmed
-                            ]),
-                        }
-                        .map_err(err)?;
-                        applied.push(changed > 0);
-                    }
-                    WriteOp::CallbackPair {
-                        run_id,
-                        row,
-                        timestamp,
-                        signature,
-                        at,
-                    } => {
-                        let changed = tx
-                            .prepare_cached(
-                                "INSERT OR IGNORE INTO callback_replays \
-                                 (timestamp, signature, run_id, job_row, at) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                            )
-                            .and_then(|mut s| {
-                                s.execute(params![timestamp, signature, run_id, row, at])
-                            })
-                            .map_err(err)?;
-                        applied.push(changed > 0);
-                    }
-                    WriteOp::Claim { row, code, at } => {
-                        let changed = tx
-                            .prepare_cached(
-                                "UPDATE jobs SET state = 'awaiting', callback_claim = ?2, \
-                                 next_attempt_at = ?3, updated_at = ?3 \
-                                 WHERE id = ?1 AND (state = 'in_flight' OR state = 'awaiting')",
-                            )
-                            .and_then(|mut s| s.execute(params![row, code, at]))
-                            .map_err(err)?;
-                        applied.push(changed > 0);
-                    }
-                    WriteOp::GiveUpRemaining { run_id, reason, at } => {
-                        let changed = tx
-                            .execute(
-                                &format!(
-                                    "UPDATE jobs SET state = 'gave_up', last_error = ?2, \
-                                     updated_at = ?3 WHERE run_id = ?1 AND {ACTIVE_SQL}"
-                                ),
-                                params![run_id, reason, at],
-                            )
-                            .map_err(err)?;
-                        applied.push(changed > 0);
-                    }
-                    WriteOp::Event(e) => {
-                        events.push(e);
-                        if events.len() == EVENTS_PER_INSERT {
-                            insert_events(&mut events).map_err(err)?;
-                        }
-                        applied.push(true);
-                    }
-                }
-            }
-            insert_events(&mut events).map_err(err)?;
-        }
+        let (applied, minimised) = apply_in(&tx, self.minimiser.as_ref(), batch).map_err(err)?;
         tx.commit().map_err(err)?;
+        self.minimised += minimised;
         Ok(applied)
     }
+}
+
+fn apply_in(
+    tx: &rusqlite::Transaction<'_>,
+    minimiser: Option<&Minimiser>,
+    batch: &[WriteOp],
+) -> rusqlite::Result<(Vec<bool>, u64)> {
+    let mut applied = Vec::with_capacity(batch.len());
+    let mut ops = Batch::new(tx, minimiser)?;
+    let mut events = Vec::with_capacity(EVENTS_PER_INSERT);
+    for op in batch {
+        if let WriteOp::Event(e) = op {
+            events.push(e);
+            if events.len() == EVENTS_PER_INSERT {
+                insert_events(tx, &mut events)?;
+            }
+        }
+        applied.push(ops.apply(op)?);
+    }
+    insert_events(tx, &mut events)?;
+    Ok((applied, ops.minimised))
 }
 
 #[cfg(test)]
