@@ -42,7 +42,7 @@ use tokio::task::JoinSet;
 use crate::api::models::SignedResult;
 use crate::api::{Category, SmileClient};
 use crate::store::{
-    EventKind, EventRecord, JobState, JobUpdate, ResultSource, Store, WriteOp, now_ms,
+    EventKind, EventOutcome, EventRecord, JobState, JobUpdate, ResultSource, Store, WriteOp, now_ms,
 };
 
 use super::outcome::{self, Next};
@@ -668,7 +668,11 @@ async fn record(
         Next::Final {
             code: Some(code), ..
         } if rx.policy.confirm == CallbackConfirm::JobStatus => {
-            let ops = vec![pair, event("claim"), WriteOp::Claim { row, code, at: now }];
+            let ops = vec![
+                pair,
+                event(EventOutcome::Claim),
+                WriteOp::Claim { row, code, at: now },
+            ];
             commit_noted(rx, state, ops).await
         }
         Next::Final {
@@ -690,12 +694,12 @@ async fn record(
                 result,
                 at: now,
             });
-            let ops = vec![pair, event("callback"), update];
+            let ops = vec![pair, event(EventOutcome::Callback), update];
             commit_result(rx, state, to, category, ops).await
         }
         // Not a final result (a pending or retryable code): noted; job_status polling
         // takes the job from here.
-        _ => commit_noted(rx, state, vec![pair, event("callback")]).await,
+        _ => commit_noted(rx, state, vec![pair, event(EventOutcome::Callback)]).await,
     }
 }
 

@@ -15,7 +15,8 @@ use governor::{DefaultDirectRateLimiter, Jitter};
 use crate::api::models::PartnerParams;
 use crate::api::{ApiError, SmileClient, SubmitReply};
 use crate::store::{
-    DueJob, EventKind, EventRecord, JobState, JobUpdate, ResultSource, WriteOp, now_ms,
+    DueJob, EventKind, EventOutcome, EventRecord, JobState, JobUpdate, ResultSource, WriteOp,
+    now_ms,
 };
 
 use super::breaker::{Breaker, Health};
@@ -254,7 +255,7 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
                     .callbacks
                     .confirmed
                     .fetch_add(1, Ordering::Relaxed);
-                "confirmed"
+                EventOutcome::Confirmed
             } else {
                 ctx.tally
                     .callbacks
@@ -266,7 +267,7 @@ async fn status(ctx: &Ctx, job: &DueJob, events: &mut Vec<WriteOp>) -> Option<Ne
                     job_status = %code,
                     "a callback's ResultCode differs from job_status's; job_status's is recorded"
                 );
-                "mismatch"
+                EventOutcome::Mismatch
             }
         }
         _ => next_name(&next),
@@ -371,7 +372,7 @@ fn answer_event<T>(
             .as_ref()
             .err()
             .and_then(|e| e.code().map(str::to_owned)),
-        outcome: "",
+        outcome: EventOutcome::Unset,
         error: answer.as_ref().err().map(|e| format!("{}: {e}", e.kind())),
         latency_ms: Some(latency.as_millis().min(i64::MAX as u128) as i64),
     }
@@ -394,23 +395,23 @@ fn count_answer<T>(ctx: &Ctx, kind: EventKind, answer: &Result<T, ApiError>) {
     ctx.tally.answered(endpoint.path(), status);
 }
 
-fn next_name(next: &Next) -> &'static str {
+fn next_name(next: &Next) -> EventOutcome {
     match next {
         Next::Final {
             state: JobState::Done,
             ..
-        } => "done",
-        Next::Final { .. } => "failed",
+        } => EventOutcome::Done,
+        Next::Final { .. } => EventOutcome::Failed,
         Next::Again {
             wait: Wait::Retry(_),
             ..
-        } => "retry",
+        } => EventOutcome::Retry,
         Next::Again {
             wait: Wait::Poll, ..
-        } => "pending",
-        Next::Again { .. } => "wait",
-        Next::ReadStatus => "exists",
-        Next::Resubmit => "not_found",
+        } => EventOutcome::Pending,
+        Next::Again { .. } => EventOutcome::Wait,
+        Next::ReadStatus => EventOutcome::Exists,
+        Next::Resubmit => EventOutcome::NotFound,
     }
 }
 

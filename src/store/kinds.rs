@@ -69,6 +69,69 @@ impl std::fmt::Display for EventKind {
     }
 }
 
+/// What came of one request or callback, as the `events` table records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventOutcome {
+    /// Not decided when the event was made (a request's event before its answer is read).
+    Unset,
+    /// The job ended done.
+    Done,
+    /// The job ended in error.
+    Failed,
+    /// Sent again after a retryable answer.
+    Retry,
+    /// job_status said not complete yet.
+    Pending,
+    /// Waiting for a callback or a later check.
+    Wait,
+    /// The job exists at Smile ID (2215): read through job_status.
+    Exists,
+    /// job_status does not know the job (2304): sent again.
+    NotFound,
+    /// job_status confirmed a callback's result.
+    Confirmed,
+    /// job_status's ResultCode differs from a callback's.
+    Mismatch,
+    /// A callback claimed a result that job_status is to confirm.
+    Claim,
+    /// A callback recorded or noted.
+    Callback,
+}
+
+impl EventOutcome {
+    pub const ALL: [EventOutcome; 12] = [
+        EventOutcome::Unset,
+        EventOutcome::Done,
+        EventOutcome::Failed,
+        EventOutcome::Retry,
+        EventOutcome::Pending,
+        EventOutcome::Wait,
+        EventOutcome::Exists,
+        EventOutcome::NotFound,
+        EventOutcome::Confirmed,
+        EventOutcome::Mismatch,
+        EventOutcome::Claim,
+        EventOutcome::Callback,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Unset => "",
+            EventOutcome::Done => "done",
+            EventOutcome::Failed => "failed",
+            EventOutcome::Retry => "retry",
+            EventOutcome::Pending => "pending",
+            EventOutcome::Wait => "wait",
+            EventOutcome::Exists => "exists",
+            EventOutcome::NotFound => "not_found",
+            EventOutcome::Confirmed => "confirmed",
+            EventOutcome::Mismatch => "mismatch",
+            EventOutcome::Claim => "claim",
+            EventOutcome::Callback => "callback",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 /// What a run does: submit verification jobs, or poll job_status for past ones.

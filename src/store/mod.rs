@@ -27,7 +27,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::files;
 
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
-pub use kinds::{EventKind, ResultSource, RunMode};
+pub use kinds::{EventKind, EventOutcome, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
 pub use lock::{DbLock, LockProbe};
 pub use reports::{DriftPair, EventRow, Latency};

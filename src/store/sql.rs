@@ -4,7 +4,7 @@
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use super::kinds::RunMode;
+use super::kinds::{EventOutcome, RunMode};
 use super::{EventKind, JobState, ResultSource, RunStatus};
 use crate::api::Category;
 use crate::manifest::ExpectedStatus;
@@ -47,6 +47,7 @@ stored_as_text! {
     ExpectedStatus => "expected status",
     ResultSource => "result source",
     EventKind => "event kind",
+    EventOutcome => "event outcome",
 }
 
 #[cfg(test)]
@@ -75,6 +76,8 @@ mod tests {
         round_trip(ExpectedStatus::Pending, "pending");
         round_trip(ResultSource::JobStatus, "job_status");
         round_trip(EventKind::Callback, "callback");
+        round_trip(EventOutcome::NotFound, "not_found");
+        round_trip(EventOutcome::Unset, "");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use super::pii::Minimiser;
 use super::state::ACTIVE_SQL;
-use super::{EventKind, JobState, ResultSource, Store, StoreError};
+use super::{EventKind, EventOutcome, JobState, ResultSource, Store, StoreError};
 use crate::api::Category;
 
 /// A job's final result as stored.
@@ -47,7 +47,7 @@ pub struct EventRecord {
     pub kind: EventKind,
     pub http_status: Option<u16>,
     pub code: Option<String>,
-    pub outcome: &'static str,
+    pub outcome: EventOutcome,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
 }
@@ -380,7 +380,7 @@ mod tests {
             },
             http_status: (i % 5 != 0).then_some(200),
             code: (i % 7 == 0).then(|| format!("22{i:02}")),
-            outcome: "retry",
+            outcome: EventOutcome::Retry,
             error: (i % 4 == 0).then(|| format!("error {i}")),
             latency_ms: Some(i * 10),
         })
@@ -428,11 +428,7 @@ mod tests {
                     kind: r.get(3)?,
                     http_status: r.get(4)?,
                     code: r.get(5)?,
-                    outcome: if r.get::<_, String>(6)? == "retry" {
-                        "retry"
-                    } else {
-                        "?"
-                    },
+                    outcome: r.get(6)?,
                     error: r.get(7)?,
                     latency_ms: r.get(8)?,
                 }))
