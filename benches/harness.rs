@@ -479,28 +479,46 @@ async fn minimal_figure(
         let per_job = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
         let cpu = (per_job(u.cpu), per_job(floor_cpu));
         let engine_ratio = n as f64 / engine / floor;
-        all.push((end_to_end / floor, (end_to_end, floor, cpu, staging, engine_ratio, bytes, u)));
+        all.push((
+            end_to_end / floor,
+            (end_to_end, floor, cpu, staging, engine_ratio, bytes, u),
+        ));
     }
     let ((ratio, (end_to_end, floor, cpu, staging, engine_ratio, bytes, u)), ratios) =
         median_pair(all);
     row(
         "(8) minimal server: runner end to end jobs/s (s, staging s)",
-        format!("{end_to_end:.0} ({:.2} s, staging {staging:.2})", u.wall.as_secs_f64()),
+        format!(
+            "{end_to_end:.0} ({:.2} s, staging {staging:.2})",
+            u.wall.as_secs_f64()
+        ),
         "",
     );
-    row("(8) minimal server: bare loop calls/s", format!("{floor:.0}"), "");
+    row(
+        "(8) minimal server: bare loop calls/s",
+        format!("{floor:.0}"),
+        "",
+    );
     row(
         &format!("(8) end to end / bare loop, median of {pairs} alternating pairs"),
         format!("{ratio:.3} ({})", ratios.join(", ")),
         ">= 0.85",
     );
-    row("(8) engine only / bare loop, same pair", format!("{engine_ratio:.3}"), "");
+    row(
+        "(8) engine only / bare loop, same pair",
+        format!("{engine_ratio:.3}"),
+        "",
+    );
     row(
         "(8) client CPU ms per job: runner / bare loop",
         format!("{:.4} / {:.4} = {:.2}x", cpu.0, cpu.1, cpu.0 / cpu.1),
         "<= 1.15x",
     );
-    row("(8) database bytes per finished job (small answer)", format!("{bytes:.0}"), "");
+    row(
+        "(8) database bytes per finished job (small answer)",
+        format!("{bytes:.0}"),
+        "",
+    );
     json!({"jobs": n, "end_to_end_per_s": end_to_end, "wall_s": u.wall.as_secs_f64(),
            "staging_s": staging, "floor_per_s": floor, "ratio": ratio, "ratios": ratios,
            "engine_ratio": engine_ratio, "cpu_ms_per_job": cpu.0, "floor_cpu_ms_per_job": cpu.1,
@@ -591,7 +609,11 @@ async fn harness() {
                    "ratio": ratio, "ratios": ratios}),
         );
         let bytes = bytes_per_job(&db, n100k);
-        row("(1) database bytes per finished job", format!("{bytes:.0}"), "");
+        row(
+            "(1) database bytes per finished job",
+            format!("{bytes:.0}"),
+            "",
+        );
         results.insert("sandbox_db_bytes_per_job".into(), json!(bytes));
         drop(fast);
     }

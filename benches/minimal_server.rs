@@ -80,13 +80,19 @@ async fn job_status(State(server): State<Arc<Server>>, body: Bytes) -> Response 
     let asked = match serde_json::from_slice::<Asked>(&body) {
         Ok(asked) => asked,
         Err(e) if e.classify() == serde_json::error::Category::Data => {
-            return error(StatusCode::BAD_REQUEST, "2313", "Missing required parameters");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "2313",
+                "Missing required parameters",
+            );
         }
         Err(_) => return error(StatusCode::BAD_REQUEST, "2303", "Invalid JSON"),
     };
     let ours = asked.partner_id == server.credentials.partner_id();
     if !ours
-        || !server.credentials.confirm(&asked.timestamp, &asked.signature)
+        || !server
+            .credentials
+            .confirm(&asked.timestamp, &asked.signature)
         || asked.user_id.is_empty()
         || asked.job_id.is_empty()
     {

@@ -521,6 +521,9 @@ mod tests {
         }
     }
 
+    /// line, job_id, state, last_error, staged_invalid, expected_status
+    type StoredRow = (i64, String, String, Option<String>, i64, Option<String>);
+
     /// Rows staged in multi-row INSERTs end as they do one by one: a reused job_id (in the
     /// same chunk, in a later chunk, in the remainder) makes that row invalid, naming the
     /// first line, and every other row is stored as given, in line order.
@@ -562,7 +565,7 @@ mod tests {
                 duplicate_job_ids: 3
             }
         );
-        let stored: Vec<(i64, String, String, Option<String>, i64, Option<String>)> = store
+        let stored: Vec<StoredRow> = store
             .conn
             .prepare("SELECT line, job_id, state, last_error, staged_invalid, expected_status FROM jobs WHERE run_id = ?1 ORDER BY id")
             .unwrap()
