@@ -16,6 +16,8 @@ use smile_recon::api::{ApiKey, ClientConfig, Credentials, SmileClient};
 use smile_recon::engine::writer::Turn;
 use smile_recon::store::{JobState, JobUpdate, NewJob, NewRun, Store, WriteOp};
 
+mod minimal_server;
+
 const BIN: &str = env!("CARGO_BIN_EXE_smile-recon");
 const PARTNER: &str = "002";
 const KEY: &str = "bench-key-not-a-secret";
@@ -97,8 +99,23 @@ struct Sandbox {
 }
 
 impl Sandbox {
+    /// The minimal server (`benches/minimal_server.rs`): this executable, run again with
+    /// `--minimal-server`, as a separate process.
+    fn minimal() -> Sandbox {
+        let exe = std::env::current_exe().expect("the harness's own path");
+        let child = Command::new(exe)
+            .arg("--minimal-server")
+            .env("SMILE_API_KEY", KEY)
+            .env("SMILE_PARTNER_ID", PARTNER)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the minimal server");
+        Sandbox::listening(child)
+    }
+
     fn start(dir: &Path, jobs: &Path, extra: &[&str]) -> Sandbox {
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .args([
                 "sandbox",
                 "--listen",
@@ -115,6 +132,11 @@ impl Sandbox {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sandbox");
+        Sandbox::listening(child)
+    }
+
+    /// Reads the child's first line, `listening on URL`.
+    fn listening(mut child: Child) -> Sandbox {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -393,8 +415,120 @@ async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
     rate
 }
 
+fn main() {
+    if std::env::args().any(|a| a == "--minimal-server") {
+        minimal_server::run();
+        return;
+    }
+    harness();
+}
+
+/// The database's size per job once its WAL is checkpointed into it (what stays on disk).
+fn bytes_per_job(db: &Path, jobs: usize) -> f64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let size = |suffix: &str| {
+        std::fs::metadata(format!("{}{suffix}", db.display())).map_or(0, |m| m.len())
+    };
+    (size("") + size("-wal")) as f64 / jobs as f64
+}
+
+/// A poll manifest with only its first two columns (`user_id,job_id`): the minimal
+/// server's one answer (ResultCode 1020) would disagree with the expected codes.
+fn without_expectations(from: &Path, to: &Path) -> PathBuf {
+    use std::io::Write;
+    let reader = BufReader::new(std::fs::File::open(from).unwrap());
+    let mut out = std::io::BufWriter::new(std::fs::File::create(to).unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let mut fields = line.split(',');
+        let (user, job) = (fields.next().unwrap(), fields.next().unwrap());
+        writeln!(out, "{user},{job}").unwrap();
+    }
+    out.flush().unwrap();
+    to.to_owned()
+}
+
+/// One figure's median over alternating pairs (by the pair's ratio), and every ratio.
+fn median_pair<T: Copy>(mut pairs: Vec<(f64, T)>) -> ((f64, T), Vec<String>) {
+    let ratios = pairs.iter().map(|p| format!("{:.3}", p.0)).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (pairs[pairs.len() / 2], ratios)
+}
+
+/// (8): the runner end to end (process start to exit, staging included) against the
+/// bare loop, both against the minimal server, alternating, median of `pairs`.
+async fn minimal_figure(
+    dir: &Path,
+    manifest: &Path,
+    n: usize,
+    pairs: usize,
+    row: &mut impl FnMut(&str, String, &str),
+) -> Value {
+    let m = without_expectations(manifest, &dir.join(format!("minimal{n}.csv")));
+    let server = Sandbox::minimal();
+    let db = dir.join("minimal.db");
+    let mut all = Vec::new();
+    for _ in 0..pairs {
+        let u = poll(&m, &db, &server.url, 64, 0.0);
+        let (engine, staging, done) = engine_seconds(&db);
+        assert_eq!(done as usize, n);
+        let bytes = bytes_per_job(&db, n);
+        let (floor, floor_cpu) = bare_loop(&server.url, &m, 64).await;
+        let end_to_end = n as f64 / u.wall.as_secs_f64();
+        let per_job = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
+        let cpu = (per_job(u.cpu), per_job(floor_cpu));
+        let engine_ratio = n as f64 / engine / floor;
+        all.push((
+            end_to_end / floor,
+            (end_to_end, floor, cpu, staging, engine_ratio, bytes, u),
+        ));
+    }
+    let ((ratio, (end_to_end, floor, cpu, staging, engine_ratio, bytes, u)), ratios) =
+        median_pair(all);
+    row(
+        "(8) minimal server: runner end to end jobs/s (s, staging s)",
+        format!(
+            "{end_to_end:.0} ({:.2} s, staging {staging:.2})",
+            u.wall.as_secs_f64()
+        ),
+        "",
+    );
+    row(
+        "(8) minimal server: bare loop calls/s",
+        format!("{floor:.0}"),
+        "",
+    );
+    row(
+        &format!("(8) end to end / bare loop, median of {pairs} alternating pairs"),
+        format!("{ratio:.3} ({})", ratios.join(", ")),
+        ">= 0.85",
+    );
+    row(
+        "(8) engine only / bare loop, same pair",
+        format!("{engine_ratio:.3}"),
+        "",
+    );
+    row(
+        "(8) client CPU ms per job: runner / bare loop",
+        format!("{:.4} / {:.4} = {:.2}x", cpu.0, cpu.1, cpu.0 / cpu.1),
+        "<= 1.15x",
+    );
+    row(
+        "(8) database bytes per finished job (small answer)",
+        format!("{bytes:.0}"),
+        "",
+    );
+    json!({"jobs": n, "end_to_end_per_s": end_to_end, "wall_s": u.wall.as_secs_f64(),
+           "staging_s": staging, "floor_per_s": floor, "ratio": ratio, "ratios": ratios,
+           "engine_ratio": engine_ratio, "cpu_ms_per_job": cpu.0, "floor_cpu_ms_per_job": cpu.1,
+           "db_bytes_per_job": bytes, "max_rss_mib": u.max_rss_mib})
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+async fn harness() {
     let quick = std::env::args().any(|a| a == "--quick");
     // `cargo bench --bench harness -- 3 7` runs only those figures ((5) includes (6)).
     let only: Vec<String> = std::env::args()
@@ -476,7 +610,20 @@ async fn main() {
                    "floor_per_s": floor, "floor_cpu_ms_per_1000": floor_cpu_per_1k,
                    "ratio": ratio, "ratios": ratios}),
         );
+        let bytes = bytes_per_job(&db, n100k);
+        row(
+            "(1) database bytes per finished job",
+            format!("{bytes:.0}"),
+            "",
+        );
+        results.insert("sandbox_db_bytes_per_job".into(), json!(bytes));
         drop(fast);
+    }
+
+    if wants("8") {
+        let pairs = if only.is_empty() { 5 } else { 7 };
+        let figure = minimal_figure(&dir, &m100k, n100k, pairs, &mut row).await;
+        results.insert("minimal".into(), figure);
     }
 
     if wants("3") {

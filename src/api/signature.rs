@@ -155,10 +155,22 @@ pub enum SignatureError {
 }
 
 /// A partner id and its API key: everything needed to sign and to confirm.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Credentials {
     partner_id: String,
     api_key: ApiKey,
+    /// The HMAC keyed once with the API key (its inner and outer pads hashed), cloned for
+    /// each signature.
+    keyed: HmacSha256,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("partner_id", &self.partner_id)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What goes into a request body next to the payload.
@@ -174,9 +186,13 @@ impl Credentials {
         if partner_id.trim().is_empty() {
             return Err(SignatureError::EmptyPartnerId);
         }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = <HmacSha256 as KeyInit>::new_from_slice(api_key.0.as_bytes())
+            .expect("HMAC takes a key of any length");
         Ok(Self {
             partner_id,
             api_key,
+            keyed,
         })
     }
 
@@ -211,14 +227,12 @@ impl Credentials {
         expected.as_bytes().ct_eq(signature.as_bytes()).into()
     }
 
-    fn mac(&self, timestamp: &str) -> Vec<u8> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.api_key.0.as_bytes())
-            .expect("HMAC takes a key of any length");
+    fn mac(&self, timestamp: &str) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
         mac.update(timestamp.as_bytes());
         mac.update(self.partner_id.as_bytes());
         mac.update(SIGNED_SUFFIX.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        mac.finalize().into_bytes().into()
     }
 }
 

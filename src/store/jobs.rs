@@ -37,6 +37,18 @@ pub struct StageCounts {
     pub duplicate_job_ids: u64,
 }
 
+impl StageCounts {
+    fn add(&mut self, row: StagedRow) {
+        self.staged += 1;
+        if row.clashed {
+            self.duplicate_job_ids += 1;
+        }
+        if row.invalid {
+            self.invalid += 1;
+        }
+    }
+}
+
 /// What a worker needs to act on a job.
 #[derive(Clone, Debug)]
 pub struct DueJob {
@@ -119,15 +131,32 @@ impl Store {
                     "SELECT line FROM jobs WHERE run_id = ?1 AND job_id = ?2 AND staged_invalid = 0",
                 )
                 .map_err(err)?;
-            for row in rows {
+            let mut insert_many = tx.prepare_cached(&insert_many_sql()).map_err(err)?;
+            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+            for chunk in &mut chunks {
+                // Rows go in ROWS_PER_INSERT at a time; a chunk that meets a constraint
+                // (a job_id used before) is undone whole by SQLite and staged row by row.
+                match insert_chunk(&mut insert_many, run_id, chunk, now) {
+                    Ok(()) => {
+                        counts.staged += chunk.len() as u64;
+                        counts.invalid += chunk
+                            .iter()
+                            .filter(|r| r.state == JobState::Invalid)
+                            .count() as u64;
+                        continue;
+                    }
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == ErrorCode::ConstraintViolation => {}
+                    Err(e) => return Err(err(e)),
+                }
+                for row in chunk {
+                    let state = stage_row(&mut insert, &mut first_use, &path, run_id, row, now)?;
+                    counts.add(state);
+                }
+            }
+            for row in chunks.remainder() {
                 let state = stage_row(&mut insert, &mut first_use, &path, run_id, row, now)?;
-                counts.staged += 1;
-                if state.clashed {
-                    counts.duplicate_job_ids += 1;
-                }
-                if state.invalid {
-                    counts.invalid += 1;
-                }
+                counts.add(state);
             }
         }
         tx.execute(
@@ -362,6 +391,52 @@ struct StagedRow {
     invalid: bool,
 }
 
+/// Rows per multi-row staging INSERT (14 parameters each).
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT INTO jobs ... VALUES (...), (...)` for [`ROWS_PER_INSERT`] rows, in the column
+/// order [`insert_chunk`] binds.
+fn insert_many_sql() -> String {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    format!(
+        "INSERT INTO jobs (run_id, line, user_id, job_id, job_id_derived, country, id_type, \
+         input_json, state, last_error, expected_result_code, expected_status, updated_at, \
+         staged_invalid) VALUES {}",
+        vec![row; ROWS_PER_INSERT].join(", ")
+    )
+}
+
+/// Inserts `chunk` (exactly [`ROWS_PER_INSERT`] rows) with one step of `insert_many`.
+fn insert_chunk(
+    insert_many: &mut rusqlite::CachedStatement<'_>,
+    run_id: i64,
+    chunk: &[NewJob],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut i = 0;
+    let mut bind = |value: &dyn rusqlite::ToSql| {
+        i += 1;
+        insert_many.raw_bind_parameter(i, value)
+    };
+    for row in chunk {
+        bind(&run_id)?;
+        bind(&row.line)?;
+        bind(&row.user_id)?;
+        bind(&row.job_id)?;
+        bind(&row.job_id_derived)?;
+        bind(&row.country)?;
+        bind(&row.id_type)?;
+        bind(&row.input_json)?;
+        bind(&row.state.as_str())?;
+        bind(&row.error)?;
+        bind(&row.expected_result_code)?;
+        bind(&row.expected_status)?;
+        bind(&now)?;
+        bind(&(row.state == JobState::Invalid))?;
+    }
+    insert_many.raw_execute().map(|_| ())
+}
+
 /// Inserts one row with `insert`; a valid row whose job_id an earlier row of the run
 /// uses (found with `first_use`) is inserted `invalid` instead, naming that row's line.
 fn stage_row(
@@ -429,6 +504,102 @@ fn stage_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_job(line: i64, job_id: &str, state: JobState) -> NewJob {
+        NewJob {
+            line,
+            user_id: format!("u{line}"),
+            job_id: job_id.to_owned(),
+            job_id_derived: false,
+            country: None,
+            id_type: None,
+            input_json: "{}".into(),
+            state,
+            error: (state == JobState::Invalid).then(|| "field dob: bad".to_owned()),
+            expected_result_code: None,
+            expected_status: Some(ExpectedStatus::Approved),
+        }
+    }
+
+    /// line, job_id, state, last_error, staged_invalid, expected_status
+    type StoredRow = (i64, String, String, Option<String>, i64, Option<String>);
+
+    /// Rows staged in multi-row INSERTs end as they do one by one: a reused job_id (in the
+    /// same chunk, in a later chunk, in the remainder) makes that row invalid, naming the
+    /// first line, and every other row is stored as given, in line order.
+    #[test]
+    fn staging_in_chunks_keeps_every_rows_state_and_the_duplicate_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let run = store
+            .create_run(&super::super::NewRun {
+                name: "n".into(),
+                mode: super::super::RunMode::Poll,
+                endpoint: None,
+                manifest_path: "-".into(),
+                manifest_query: None,
+                manifest_sha256: "0".repeat(64),
+                config_json: "{}".into(),
+            })
+            .unwrap();
+        let n = ROWS_PER_INSERT as i64 * 3 + 5;
+        let dup_of = |line: i64| match line {
+            12 => Some(5),   // same chunk
+            100 => Some(7),  // a later chunk
+            196 => Some(90), // the remainder
+            _ => None,
+        };
+        let rows: Vec<NewJob> = (2..n + 2)
+            .map(|line| match (dup_of(line), line) {
+                (Some(first), _) => new_job(line, &format!("j{first}"), JobState::Queued),
+                (None, 40) => new_job(line, "j40", JobState::Invalid),
+                (None, _) => new_job(line, &format!("j{line}"), JobState::Queued),
+            })
+            .collect();
+        let counts = store.stage(run, &rows).unwrap();
+        assert_eq!(
+            counts,
+            StageCounts {
+                staged: n as u64,
+                invalid: 4,
+                duplicate_job_ids: 3
+            }
+        );
+        let stored: Vec<StoredRow> = store
+            .conn
+            .prepare("SELECT line, job_id, state, last_error, staged_invalid, expected_status FROM jobs WHERE run_id = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored.len(), n as usize);
+        for (i, (line, job_id, state, error, staged_invalid, expected)) in
+            stored.into_iter().enumerate()
+        {
+            assert_eq!(line, i as i64 + 2);
+            assert_eq!(expected.as_deref(), Some("approved"));
+            let want_error = match (dup_of(line), line) {
+                (Some(first), _) => Some(format!(
+                    "field job_id: \"j{first}\" is already used on line {first}"
+                )),
+                (None, 40) => Some("field dob: bad".to_owned()),
+                _ => None,
+            };
+            let invalid = want_error.is_some();
+            assert_eq!(
+                job_id,
+                dup_of(line).map_or(format!("j{line}"), |f| format!("j{f}"))
+            );
+            assert_eq!(
+                state,
+                if invalid { "invalid" } else { "queued" },
+                "line {line}"
+            );
+            assert_eq!(staged_invalid, invalid as i64);
+            assert_eq!(error, want_error, "line {line}");
+        }
+    }
 
     #[test]
     fn counts_per_state_and_per_category_of_final_jobs() {
