@@ -193,6 +193,12 @@ async fn a_run_killed_before_its_reports_writes_them_and_sends_nothing() {
     assert!(text(&again).contains("exit "), "{}", text(&again));
     assert_eq!(b.sandbox.stats().total_requests, requests);
     assert!(std::fs::read_dir(&report_dir).unwrap().count() > 0);
+    // The reports, written just before the run is marked finished, already say it is.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["run"]["status"], "finished", "{summary}");
+    assert!(summary["run"]["finished_at"].is_string(), "{summary}");
     let run = Store::open_read_only(&b.db)
         .unwrap()
         .run(1)

@@ -287,6 +287,7 @@ fn run_meta(store: &Store, run: RunRecord) -> Result<summary::RunMeta, ReportErr
     let executions = store.executions(run.id)?;
     let config = serde_json::from_str(&run.config_json).unwrap_or(serde_json::Value::Null);
     let (base_url, environment) = api_target(&config);
+    let status = run.reported_status();
     Ok(summary::RunMeta {
         id: run.id,
         name: run.name,
@@ -297,7 +298,7 @@ fn run_meta(store: &Store, run: RunRecord) -> Result<summary::RunMeta, ReportErr
         manifest_sha256: run.manifest_sha256,
         base_url,
         environment,
-        status: run.status.as_str().to_owned(),
+        status: status.as_str().to_owned(),
         created_at: summary::rfc3339(run.created_at),
         finished_at: run.finished_at.map(summary::rfc3339),
         executions: executions

@@ -533,7 +533,11 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
         (0, false) => RunStatus::Finished,
         _ => RunStatus::Interrupted,
     };
-    store.set_run_status(run_id, status)?;
+    if reports_pending {
+        store.mark_reports_pending(run_id)?;
+    } else {
+        store.set_run_status(run_id, status)?;
+    }
     let metrics = ran.metrics_file.as_mut().map(|m| {
         let end = metrics::End {
             exit_code: outcome.code(),

@@ -51,7 +51,7 @@ impl FinalSummary {
             self.run.name,
             self.run.mode,
             self.total(),
-            self.run.status.as_str(),
+            self.run.reported_status().as_str(),
             self.elapsed.as_secs_f64()
         );
         let width = 24;
@@ -75,7 +75,7 @@ impl FinalSummary {
             event = "summary",
             name = %self.run.name,
             mode = %self.run.mode,
-            status = self.run.status.as_str(),
+            status = self.run.reported_status().as_str(),
             total = self.total(),
             queued = state(JobState::Queued),
             unconfirmed = state(JobState::InFlight),
@@ -91,7 +91,7 @@ impl FinalSummary {
             elapsed_seconds = self.elapsed.as_secs_f64(),
             "run {} {}: {} jobs",
             self.run.id,
-            self.run.status.as_str(),
+            self.run.reported_status().as_str(),
             self.total()
         );
     }

@@ -111,6 +111,18 @@ const RUN_COLUMNS: &str = "id, name, mode, endpoint, manifest_path, manifest_que
      manifest_sha256, config_json, status, staged_rows, created_at, updated_at, finished_at, \
      run_key, generation";
 
+impl RunRecord {
+    /// The status reports show: a running run whose jobs are all final and whose reports
+    /// are being written ([`Store::mark_reports_pending`]) is shown finished, as it will be
+    /// once they are.
+    pub fn reported_status(&self) -> RunStatus {
+        match (self.status, self.finished_at) {
+            (RunStatus::Running, Some(_)) => RunStatus::Finished,
+            (status, _) => status,
+        }
+    }
+}
+
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: row.get(0)?,
@@ -266,6 +278,20 @@ impl Store {
                 Ok(RunSummary { run, counts })
             })
             .collect()
+    }
+
+    /// Every job of a running run is final and only its reports are pending: the run keeps
+    /// `running` (so that a process killed now leaves a run the same command completes)
+    /// but records when its work ended; reports written now show it finished.
+    pub fn mark_reports_pending(&self, run_id: i64) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, updated_at = ?3, finished_at = ?3 WHERE id = ?1",
+                params![run_id, RunStatus::Running, now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     pub fn set_run_status(&self, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
