@@ -413,23 +413,28 @@ pub fn write(store: &Store, run_id: i64, options: &ReportOptions) -> Result<Writ
     Ok(Written { summary, files })
 }
 
-/// Every file a report can write into its folder.
-pub const REPORT_FILES: [&str; 6] = [
-    "summary.json",
-    "summary.md",
-    "report.html",
-    "results.csv",
-    "discrepancies.csv",
-    "drift.csv",
+/// Every file a report can write into its folder, with how each of ours begins (a file
+/// of that name that begins otherwise is the user's, and is never removed).
+pub const REPORT_FILES: [(&str, &str); 6] = [
+    ("summary.json", "{\n  \"schema_version\":"),
+    ("summary.md", "# smile-recon run "),
+    (
+        "report.html",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+    ),
+    ("results.csv", "line,user_id,job_id,"),
+    ("discrepancies.csv", "line,user_id,job_id,kind,"),
+    ("drift.csv", "user_id,job_id,line,"),
 ];
 
 /// A report folder holds one run's files: a report file this write did not produce (an
-/// earlier run's `drift.csv`, a format not asked for this time) is removed, so nothing
-/// beside the new files can be read as theirs.
+/// earlier run's `drift.csv`, a format not asked for this time) is removed when it is one
+/// of ours (a regular file that begins as ours does), so nothing beside the new files can
+/// be read as theirs; any other file is left alone.
 fn remove_other_reports(out: &Path, written: &[PathBuf]) -> Result<(), ReportError> {
-    for name in REPORT_FILES {
+    for (name, begins) in REPORT_FILES {
         let path = out.join(name);
-        if written.contains(&path) {
+        if written.contains(&path) || !is_our_report(&path, begins) {
             continue;
         }
         match std::fs::remove_file(&path) {
@@ -439,6 +444,18 @@ fn remove_other_reports(out: &Path, written: &[PathBuf]) -> Result<(), ReportErr
         }
     }
     Ok(())
+}
+
+/// Whether `path` is a regular file (not a link) that begins with `begins`.
+fn is_our_report(path: &Path, begins: &str) -> bool {
+    use std::io::Read as _;
+    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+    let mut head = vec![0; begins.len()];
+    regular
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        && head == begins.as_bytes()
 }
 
 #[cfg(test)]
