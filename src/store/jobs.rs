@@ -540,6 +540,8 @@ mod tests {
                 manifest_query: None,
                 manifest_sha256: "0".repeat(64),
                 config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
             })
             .unwrap();
         let n = ROWS_PER_INSERT as i64 * 3 + 5;
@@ -581,7 +583,7 @@ mod tests {
             assert_eq!(expected.as_deref(), Some("approved"));
             let want_error = match (dup_of(line), line) {
                 (Some(first), _) => Some(format!(
-                    "field job_id: \"j{first}\" is already used on line {first}"
+                    "line {line}, field job_id: \"j{first}\" is already used on line {first}"
                 )),
                 (None, 40) => Some("field dob: bad".to_owned()),
                 _ => None,

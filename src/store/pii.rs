@@ -129,6 +129,10 @@ fn remove_personal_fields(value: &mut Value) -> bool {
                 if k == "Actions" {
                     continue;
                 }
+                if k == "PartnerParams" {
+                    changed |= remove_partner_extras(v);
+                    continue;
+                }
                 if PERSONAL_FIELDS.contains(&k.as_str()) {
                     changed |= remove_one(k, v);
                 } else {
@@ -142,6 +146,24 @@ fn remove_personal_fields(value: &mut Value) -> bool {
             }
         }
         _ => {}
+    }
+    changed
+}
+
+/// The partner parameters Smile ID needs to name a job; any other is a manifest's extra
+/// column echoed back in the answer, which may hold anything, so it goes like the row's.
+const PARTNER_KEYS: [&str; 3] = ["job_id", "user_id", "job_type"];
+
+fn remove_partner_extras(params: &mut Value) -> bool {
+    let Value::Object(map) = params else {
+        return false;
+    };
+    let mut changed = false;
+    for (k, v) in map.iter_mut() {
+        if !PARTNER_KEYS.contains(&k.as_str()) && *v != Value::String(REMOVED.into()) {
+            *v = Value::String(REMOVED.into());
+            changed = true;
+        }
     }
     changed
 }
@@ -219,6 +241,20 @@ mod tests {
         assert_eq!(m.input("not json"), None);
         let poll = m.input(r#"{"note":"Ada Obi"}"#).unwrap();
         assert!(!poll.contains("Ada") && is_minimised(&poll), "{poll}");
+    }
+
+    #[test]
+    fn an_answer_loses_the_extra_columns_it_echoes_but_not_the_jobs_name() {
+        let m = Minimiser::with_secret(b"k");
+        let answer = r#"{"ResultCode":"1012","PartnerParams":{"job_id":"j1","user_id":"u1","job_type":5,"note":"A1234567"}}"#;
+        let kept = m.result(answer).unwrap();
+        assert!(!kept.contains("A1234567"), "{kept}");
+        let v: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(v["PartnerParams"]["job_id"], "j1");
+        assert_eq!(v["PartnerParams"]["user_id"], "u1");
+        assert_eq!(v["PartnerParams"]["job_type"], 5);
+        assert_eq!(v["PartnerParams"]["note"], REMOVED);
+        assert_eq!(m.result(&kept), None, "nothing left to remove");
     }
 
     #[test]
