@@ -83,6 +83,21 @@ async fn an_overwritten_manifest_no_longer_blocks_every_night_once_abandoned() {
     );
     assert_eq!(abandon.status.code(), Some(0), "{}", text(&abandon));
     assert!(text(&abandon).contains("run 1"), "{}", text(&abandon));
+    // Its jobs never need their rows again: their personal data is gone with the run.
+    let store = Store::open_read_only(&b.db).unwrap();
+    let mut clear = 0;
+    store
+        .for_each_job(1, |job| {
+            if job.state != smile_recon::store::JobState::Invalid
+                && !job.input_json.contains("pii_removed")
+            {
+                clear += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(clear, 0, "an abandoned run kept rows in clear");
+    drop(store);
     let resume = smile_recon(
         &["resume", "--run", "1", "--db", "runs.db"],
         common::KEY,

@@ -163,7 +163,18 @@ impl Store {
             params![run_id, std::process::id(), command, now],
         )
         .map_err(err)?;
-        tx.commit().map_err(err)
+        let removed = match &self.minimiser {
+            Some(m) if !kept_pii(&tx, run_id).map_err(err)? => {
+                forget_run_pii(&tx, m, run_id).map_err(err)?
+            }
+            _ => 0,
+        };
+        tx.commit().map_err(err)?;
+        // An abandoned run's jobs never need their rows again: their personal data goes
+        // now, as a final job's does, unless the run kept it (`--keep-pii`).
+        self.minimised += removed;
+        self.scrub();
+        Ok(())
     }
 
     /// Puts the run's jobs in `states` (failed and/or gave_up; never invalid ones) back
@@ -293,6 +304,48 @@ fn retry_candidates(
         }
     }
     Ok(all)
+}
+
+/// Whether the run was made with `--keep-pii` (its stored configuration says so).
+fn kept_pii(tx: &rusqlite::Transaction<'_>, run_id: i64) -> rusqlite::Result<bool> {
+    let config: String = tx.query_row(
+        "SELECT config_json FROM runs WHERE id = ?1",
+        [run_id],
+        |r| r.get(0),
+    )?;
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+    Ok(config.get("keep_pii").and_then(serde_json::Value::as_bool) == Some(true))
+}
+
+/// Every job of the run without its personal data (rows and answers); how many changed.
+fn forget_run_pii(
+    tx: &rusqlite::Transaction<'_>,
+    m: &super::pii::Minimiser,
+    run_id: i64,
+) -> rusqlite::Result<u64> {
+    let mut changed = Vec::new();
+    {
+        let mut jobs =
+            tx.prepare("SELECT id, input_json, result_json FROM jobs WHERE run_id = ?1")?;
+        let mut rows = jobs.query([run_id])?;
+        while let Some(row) = rows.next()? {
+            let (id, input, result): (i64, String, Option<String>) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            let input = m.input(&input);
+            let result = result.as_deref().and_then(|r| m.result(r));
+            if input.is_some() || result.is_some() {
+                changed.push((id, input, result));
+            }
+        }
+    }
+    let mut update = tx.prepare(
+        "UPDATE jobs SET input_json = COALESCE(?2, input_json), \
+         result_json = COALESCE(?3, result_json) WHERE id = ?1",
+    )?;
+    for (id, input, result) in &changed {
+        update.execute(params![id, input, result])?;
+    }
+    Ok(changed.len() as u64)
 }
 
 #[cfg(test)]
