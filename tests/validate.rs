@@ -50,9 +50,10 @@ fn manifest(dir: &Path, extra: &str) -> std::path::PathBuf {
 fn a_clean_manifest_is_counted_and_timed_without_a_database() {
     let dir = tempfile::tempdir().unwrap();
     manifest(dir.path(), "");
-    // 200 rows at 0.01/s: 20,000 s, the 200,000-rows-at-10/s case of a night
+    // 200 rows sent by verify-async with confirmed callbacks: 400 requests; at 0.02/s
+    // 20,000 s, the 200,000-rows-at-20/s case of a night
     let out = smile_recon(
-        &["validate", "--manifest", "rows.csv", "--rate", "0.01"],
+        &["validate", "--manifest", "rows.csv", "--rate", "0.02"],
         dir.path(),
     );
     let text = stdout(&out);
@@ -67,8 +68,26 @@ fn a_clean_manifest_is_counted_and_timed_without_a_database() {
     let ke = text.lines().find(|l| l.contains("NATIONAL_ID")).unwrap();
     assert!(ke.trim().ends_with("80"), "{text}");
     assert!(text.contains("5h 33m (5.6 hours)"), "{text}");
+    assert!(
+        text.contains("for 400 requests (at least: two per row sent"),
+        "{text}"
+    );
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(files.len(), 1, "nothing but the manifest: no database");
+}
+
+/// A manifest with a header and no rows (a failed export) does not pass: a run refuses it.
+#[test]
+fn a_manifest_without_rows_is_not_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rows.csv"), HEADER).unwrap();
+    let out = smile_recon(&["validate", "--manifest", "rows.csv"], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("no rows: a run of this manifest is refused"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -91,8 +110,8 @@ fn invalid_rows_and_duplicate_job_ids_exit_3_with_line_and_field() {
         text.contains("rows: 202  valid: 200  invalid: 1  duplicate job_ids: 1"),
         "{text}"
     );
-    // at the default rate, 10/s: 200 requests in 20 s
-    assert!(text.contains("time at 10 requests/s: 20s"), "{text}");
+    // at the default rate, 10/s: 200 rows, a submission and a confirmation each, in 40 s
+    assert!(text.contains("time at 10 requests/s: 40s"), "{text}");
 
     let json = smile_recon(
         &[
@@ -111,7 +130,8 @@ fn invalid_rows_and_duplicate_job_ids_exit_3_with_line_and_field() {
     assert_eq!(v["invalid_rows"][0]["field"], "dob");
     assert_eq!(v["duplicates"][0]["first_line"], 7);
     assert_eq!(v["valid"], 200);
-    assert_eq!(v["seconds"], 50.0);
+    assert_eq!(v["seconds"], 100.0);
+    assert_eq!(v["requests_per_row"], 2);
     assert_eq!(v["by_country_and_id_type"][0]["country"], "KE");
     assert_eq!(v["by_country_and_id_type"][0]["rows"], 80);
 }
@@ -137,6 +157,10 @@ fn a_job_spec_gives_mode_manifest_and_rate_and_flags_win() {
     assert_eq!(v["invalid_rows"][0]["line"], 3);
     assert_eq!(v["invalid_rows"][0]["field"], "expected_status");
     assert_eq!(v["seconds"], 4.0, "2 rows at the spec's 0.5/s");
+    assert_eq!(
+        v["requests_per_row"], 1,
+        "a poll row is one job_status call at least"
+    );
     let faster = smile_recon(
         &["validate", "nightly.toml", "--json", "--rate", "2"],
         dir.path(),

@@ -6,9 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
+use crate::api::SubmitEndpoint;
 use crate::api::id_types::{IdTypes, UnknownIdTypes};
 use crate::config::Layer;
 use crate::config::declare::DEFAULT_RATE;
+use crate::engine::callbacks::CallbackConfirm;
 use crate::exit::{Error, Outcome};
 use crate::job_spec::{JobSpec, RunMode};
 use crate::manifest::{self, ManifestSource, ReadError, Row, RowBody, RowError, RowKind};
@@ -59,8 +61,10 @@ impl Check {
         }
     }
 
+    /// Every row can be sent, and there is at least one (a run refuses a manifest with no
+    /// rows, exit 1, unless `--allow-empty`: a failed export must not pass unnoticed).
     fn clean(&self) -> bool {
-        self.invalid.is_empty() && self.duplicates.is_empty()
+        self.rows > 0 && self.invalid.is_empty() && self.duplicates.is_empty()
     }
 }
 
@@ -71,18 +75,40 @@ struct Target {
     /// Requests per second; `None`: no limit.
     rate: Option<f64>,
     unknown: UnknownIdTypes,
+    /// Requests each sendable row costs at least: an async submission whose callback
+    /// job_status confirms (the default) costs two.
+    per_row: u64,
+}
+
+/// The requests one row costs at least: one, plus a job_status call to confirm each
+/// callback's result when the endpoint is async and callbacks are confirmed.
+fn requests_per_row(
+    mode: RunMode,
+    endpoint: Option<SubmitEndpoint>,
+    confirm: Option<CallbackConfirm>,
+) -> u64 {
+    let async_submit =
+        mode == RunMode::Submit && endpoint.unwrap_or_default().endpoint().is_async();
+    let confirmed = confirm.unwrap_or_default() == CallbackConfirm::JobStatus;
+    if async_submit && confirmed { 2 } else { 1 }
 }
 
 fn target(args: &ValidateArgs) -> Result<Target, Error> {
-    let (source, mode, spec_rate, spec_unknown) = match (&args.spec, &args.manifest) {
+    let (source, mode, spec_rate, spec_unknown, per_row) = match (&args.spec, &args.manifest) {
         (Some(path), _) => {
             let (spec, _name) = JobSpec::load(path)?;
             let source = ManifestSource::from_args(spec.manifest.path, spec.manifest.query);
+            let per_row = requests_per_row(
+                spec.mode,
+                spec.submit.endpoint,
+                spec.submit.callback_confirm,
+            );
             (
                 source,
                 spec.mode,
                 spec.limits.rate,
                 spec.submit.unknown_id_types,
+                per_row,
             )
         }
         (None, Some(path)) => {
@@ -91,7 +117,7 @@ fn target(args: &ValidateArgs) -> Result<Target, Error> {
                 Some(ModeArg::Submit) | None => RunMode::Submit,
             };
             let source = ManifestSource::from_args(path.clone(), args.query.clone());
-            (source, mode, None, None)
+            (source, mode, None, None, requests_per_row(mode, None, None))
         }
         (None, None) => {
             return Err(Error::usage("validate needs a job spec or --manifest FILE"));
@@ -108,6 +134,7 @@ fn target(args: &ValidateArgs) -> Result<Target, Error> {
         source,
         mode,
         rate,
+        per_row,
         unknown: args
             .unknown_id_types
             .map(Into::into)
@@ -133,7 +160,8 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Error> {
         Err(ReadError::Manifest(e)) => return Err(Error::fatal(e.to_string())),
         Err(ReadError::Sink(never)) => match never {},
     }
-    let seconds = target.rate.map(|r| check.sendable as f64 / r);
+    let requests = check.sendable as u64 * target.per_row;
+    let seconds = target.rate.map(|r| requests as f64 / r);
     if args.json {
         println!("{}", json(&target, &check, seconds));
     } else {
@@ -179,7 +207,8 @@ fn json(target: &Target, check: &Check, seconds: Option<f64>) -> serde_json::Val
         "invalid_rows": invalid,
         "duplicates": duplicates,
         "rate": target.rate,
-        "requests": check.sendable,
+        "requests": check.sendable as u64 * target.per_row,
+        "requests_per_row": target.per_row,
         "seconds": seconds.map(|s| s.ceil()),
     })
 }
@@ -217,16 +246,20 @@ fn text(target: &Target, check: &Check, seconds: Option<f64>) -> String {
             manifest::RowError::duplicate_job_id(*line, job_id, *first).to_string()
         }),
     );
+    if check.rows == 0 {
+        out.push_str("no rows: a run of this manifest is refused (exit 1) unless --allow-empty\n");
+    }
     out.push('\n');
     out.push_str(&match (target.rate, seconds) {
         (Some(rate), Some(s)) => format!(
-            "time at {rate} requests/s: {} for {} requests (at least: one per row sent)\n",
+            "time at {rate} requests/s: {} for {} requests (at least: {})\n",
             duration_text(s),
-            check.sendable
+            check.sendable as u64 * target.per_row,
+            per_row_text(target.per_row)
         ),
         _ => format!(
             "no rate limit (--rate 0): {} requests as fast as the API answers\n",
-            check.sendable
+            check.sendable as u64 * target.per_row
         ),
     });
     out
@@ -250,6 +283,14 @@ fn list(out: &mut String, title: &str, lines: impl ExactSizeIterator<Item = Stri
 }
 
 /// "5h 33m", "2m 05s", "12s" (rounded up to the second).
+fn per_row_text(per_row: u64) -> &'static str {
+    if per_row == 2 {
+        "two per row sent: its submission and the job_status call confirming its callback"
+    } else {
+        "one per row sent"
+    }
+}
+
 fn duration_text(seconds: f64) -> String {
     let total = seconds.max(0.0).ceil() as u64;
     let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
