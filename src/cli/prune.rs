@@ -12,7 +12,8 @@ pub fn run(args: &PruneArgs) -> Result<Outcome, Error> {
     if !db.exists() {
         return Err(no_database(db));
     }
-    let cutoff = cutoff_ms("--older-than", &args.older_than, store::now_ms()).map_err(Error::usage)?;
+    let cutoff =
+        cutoff_ms("--older-than", &args.older_than, store::now_ms()).map_err(Error::usage)?;
     println!(
         "runs started before {} UTC, finished or abandoned:",
         short_time(Some(cutoff))

@@ -113,9 +113,7 @@ impl Store {
     /// Rebuilds the database (VACUUM), so that the space of deleted rows goes back to the
     /// file system, and empties the write-ahead log into it.
     pub fn reclaim(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("VACUUM")
-            .map_err(|e| self.err(e))?;
+        self.conn.execute_batch("VACUUM").map_err(|e| self.err(e))?;
         self.truncate_wal();
         Ok(())
     }
