@@ -131,7 +131,10 @@ async fn a_finished_run_keeps_no_personal_data_unless_asked() {
 async fn drift_still_matches_minimised_runs() {
     let b = batch::setup(80, 62, Faults::default(), Some(Duration::ZERO)).await;
     let first = b.run(b.request(RunMode::Poll, b.flags())).await;
-    let second = b.run(b.request(RunMode::Poll, b.flags())).await;
+    // the same manifest again: a deliberate re-run (`--again`), as a nightly poll is
+    let mut again = b.request(RunMode::Poll, b.flags());
+    again.again = true;
+    let second = b.run(again).await;
     assert_ne!(first.run_id, second.run_id);
     let summary = write_reports(&b, second.run_id, &b.dir.path().join("drift"), false);
     assert_eq!(
