@@ -590,3 +590,64 @@ async fn a_submit_run_reconciles_the_expected_result_codes_with_exit_4() {
         "{said}"
     );
 }
+
+/// A poll run's rows name no country or id_type: its table places each job by what its
+/// job_status answer says (Enhanced KYC answers carry `Country` and `IDType`, and keep them
+/// through personal-data minimisation), and only the rest as unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_runs_table_places_jobs_by_their_answers() {
+    let mut b = batch::setup(80, 58, Faults::default(), Some(Duration::ZERO)).await;
+    let enhanced: Vec<_> = b
+        .generated
+        .preloaded_jobs(Duration::ZERO)
+        .into_iter()
+        .map(|mut job| {
+            job.enhanced = true;
+            job
+        })
+        .collect();
+    b.sandbox = batch::start_sandbox(&b.generated, Faults::default(), 58, enhanced).await;
+    let finished = b.run(b.request(RunMode::Poll, b.flags())).await;
+    let jobs = b.jobs(finished.run_id);
+    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for job in &jobs {
+        let row = b
+            .generated
+            .rows
+            .iter()
+            .find(|r| r.job_id == job.job_id)
+            .unwrap();
+        let place = if job.result_code.as_deref() == Some("1012") {
+            (row.country.clone(), row.id_type.clone())
+        } else {
+            ("unknown".to_owned(), "unknown".to_owned())
+        };
+        *expected.entry(place).or_default() += 1;
+    }
+    assert!(
+        expected.keys().filter(|(c, _)| c != "unknown").count() > 1,
+        "{expected:?}"
+    );
+    let out = b.dir.path().join("reports");
+    let summary = write_reports(&b, finished.run_id, &out, false);
+    assert_valid_against_schema(&summary);
+    let table: BTreeMap<(String, String), u64> = summary["by_country_id_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = |k: &str| p[k].as_str().unwrap().to_owned();
+            (
+                (text("country"), text("id_type")),
+                p["jobs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(table, expected);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let (country, id_type) = expected.keys().find(|(c, _)| c != "unknown").unwrap();
+    assert!(
+        html.contains(&format!("<td>{country}</td><td>{id_type}</td>")),
+        "{html}"
+    );
+}

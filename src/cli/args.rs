@@ -536,13 +536,30 @@ pub struct DemoArgs {
     pub rate: f64,
 }
 
-/// `runs abandon ID`.
+/// `runs abandon ID`, `runs prune --older-than D`.
 #[derive(Debug, Subcommand)]
 pub enum RunsAction {
     /// Retire a run that must not be resumed (its manifest is gone or changed): it is
     /// kept in history with its jobs and events, `resume` refuses it, and a job spec or
     /// manifest of the same name starts a new run.
     Abandon(AbandonArgs),
+    /// Delete runs created before a cutoff that are finished or abandoned, with their
+    /// jobs, events and executions, and give the space back (the database is rebuilt).
+    /// Unfinished runs are kept. Refused while a run holds the database.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Runs started before this: a duration back from now (90d, 12h, 30m) or a date
+    /// (2026-11-20, UTC).
+    #[arg(long, value_name = "WHEN")]
+    pub older_than: String,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]

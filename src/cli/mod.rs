@@ -7,6 +7,7 @@ mod demo;
 mod export;
 pub mod flags;
 pub mod logging;
+mod prune;
 mod report;
 mod retry;
 mod runs;

@@ -1,4 +1,4 @@
-//! `runs`: the list of runs, and `runs abandon ID`.
+//! `runs`: the list of runs, and `runs abandon ID` (`runs prune` is in `prune.rs`).
 
 use crate::exit::{Error, Outcome};
 use crate::store::{self, DbLock, JobState, RunStatus, RunSummary, Store};
@@ -8,15 +8,16 @@ use super::args::{AbandonArgs, RunsAction, RunsArgs};
 pub fn run(args: RunsArgs) -> Result<Outcome, Error> {
     match args.action {
         Some(RunsAction::Abandon(abandon_args)) => abandon(&abandon_args),
+        Some(RunsAction::Prune(prune_args)) => super::prune::run(&prune_args),
         None => list(&args),
     }
 }
 
-fn fatal(e: impl std::fmt::Display) -> Error {
+pub(super) fn fatal(e: impl std::fmt::Display) -> Error {
     Error::fatal(e.to_string())
 }
 
-fn no_database(db: &std::path::Path) -> Error {
+pub(super) fn no_database(db: &std::path::Path) -> Error {
     Error::fatal(format!(
         "{}: no such database (pass --db PATH)",
         db.display()
@@ -77,7 +78,7 @@ fn list(args: &RunsArgs) -> Result<Outcome, Error> {
     let since = args
         .since
         .as_deref()
-        .map(|s| since_ms(s, store::now_ms()).map_err(Error::usage))
+        .map(|s| cutoff_ms("--since", s, store::now_ms()).map_err(Error::usage))
         .transpose()?;
     // Before any connection is opened (see `lock::probe`).
     let probe = store::lock::probe(&args.store.db).map_err(fatal)?;
@@ -169,36 +170,33 @@ fn time_text(ms: Option<i64>) -> String {
 }
 
 /// "2026-11-20 14:03" (UTC), or "-".
-fn short_time(ms: Option<i64>) -> String {
+pub(super) fn short_time(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| "-".into())
 }
 
-/// `--since`: a date (YYYY-MM-DD, UTC midnight), or a duration back from `now` (7d, 12h,
-/// 30m), as Unix ms.
-fn since_ms(text: &str, now: i64) -> Result<i64, String> {
+/// `--since` and `--older-than` (`flag`): a date (YYYY-MM-DD, UTC midnight), or a
+/// duration back from `now` (7d, 12h, 30m), as Unix ms.
+pub(super) fn cutoff_ms(flag: &str, text: &str, now: i64) -> Result<i64, String> {
     let text = text.trim();
+    let usage = || format!("{flag} {text}: a date (2026-11-20) or a duration (7d, 12h, 30m)");
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return date
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp_millis())
-            .ok_or_else(|| format!("--since {text}: not a date"));
+            .ok_or_else(|| format!("{flag} {text}: not a date"));
     }
     let unit = text.chars().last().unwrap_or(' ');
     let number: u32 = text[..text.len().saturating_sub(unit.len_utf8())]
         .parse()
-        .map_err(|_| format!("--since {text}: a date (2026-11-20) or a duration (7d, 12h, 30m)"))?;
+        .map_err(|_| usage())?;
     let seconds = match unit {
         'd' => 86_400,
         'h' => 3_600,
         'm' => 60,
         's' => 1,
-        _ => {
-            return Err(format!(
-                "--since {text}: a date (2026-11-20) or a duration (7d, 12h, 30m)"
-            ));
-        }
+        _ => return Err(usage()),
     };
     Ok(now.saturating_sub(i64::from(number) * seconds * 1000))
 }
@@ -221,7 +219,11 @@ fn ellipsize(s: &str, width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::since_ms;
+    use super::cutoff_ms;
+
+    fn since_ms(text: &str, now: i64) -> Result<i64, String> {
+        cutoff_ms("--since", text, now)
+    }
 
     #[test]
     fn since_reads_dates_and_durations() {
@@ -232,5 +234,7 @@ mod tests {
         assert!(since_ms("7w", now).is_err());
         assert!(since_ms("yesterday", now).is_err());
         assert!(since_ms("", now).is_err());
+        let refused = cutoff_ms("--older-than", "3 weeks", now).unwrap_err();
+        assert!(refused.starts_with("--older-than 3 weeks:"), "{refused}");
     }
 }

@@ -92,12 +92,17 @@ impl Aggregate {
     }
 
     fn count_place(&mut self, job: &JobRecord, category: Option<Category>) {
-        let place = self
-            .by_country_id_type
-            .entry((
+        let key = if self.poll_run {
+            answered_place(job)
+        } else {
+            (
                 job.country.clone().unwrap_or_else(|| "-".into()),
                 job.id_type.clone().unwrap_or_else(|| "-".into()),
-            ))
+            )
+        };
+        let place = self
+            .by_country_id_type
+            .entry(key)
             .or_insert_with_key(|(c, t)| CountryIdType {
                 country: c.clone(),
                 id_type: t.clone(),
@@ -161,6 +166,64 @@ impl Aggregate {
         }
         Some(kind)
     }
+}
+
+/// Where a poll run's job counts in the country x id_type table. A job_status row names
+/// neither, so they come from the answer: its result's `Country` and `IDType` (Enhanced
+/// KYC answers carry the authority's record; both survive personal-data minimisation),
+/// the country as its ISO code when it is one of the id types table's countries. A part
+/// the answer does not give is "unknown".
+fn answered_place(job: &JobRecord) -> (String, String) {
+    let answer: Option<serde_json::Value> = job
+        .result_json
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    // A job_status answer holds the result under `result`; a verify answer is the result.
+    let result = answer
+        .as_ref()
+        .map(|a| a.get("result").filter(|r| r.is_object()).unwrap_or(a));
+    let field = |stored: &Option<String>, key: &str| {
+        stored
+            .as_deref()
+            .or_else(|| result.and_then(|r| r.get(key)).and_then(|v| v.as_str()))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let country = field(&job.country, "Country").map(|c| country_code(&c));
+    let id_type = field(&job.id_type, "IDType");
+    (
+        country.unwrap_or_else(|| UNKNOWN.into()),
+        id_type.unwrap_or_else(|| UNKNOWN.into()),
+    )
+}
+
+/// A poll run's country or id_type that its answer does not give.
+const UNKNOWN: &str = "unknown";
+
+/// The names answers give the id types table's countries, with their ISO codes.
+const COUNTRY_NAMES: [(&str, &str); 10] = [
+    ("Côte d'Ivoire", "CI"),
+    ("Cote d'Ivoire", "CI"),
+    ("Ivory Coast", "CI"),
+    ("Ghana", "GH"),
+    ("Kenya", "KE"),
+    ("Nigeria", "NG"),
+    ("Uganda", "UG"),
+    ("South Africa", "ZA"),
+    ("Zambia", "ZM"),
+    ("Zimbabwe", "ZW"),
+];
+
+/// An answer's country as an ISO code where it names one of the table's countries (by
+/// name or code, in any case); otherwise as the answer gives it.
+fn country_code(country: &str) -> String {
+    COUNTRY_NAMES
+        .iter()
+        .find(|(name, code)| {
+            name.eq_ignore_ascii_case(country) || code.eq_ignore_ascii_case(country)
+        })
+        .map_or_else(|| country.to_owned(), |(_, code)| (*code).to_owned())
 }
 
 #[cfg(test)]
@@ -260,6 +323,71 @@ mod tests {
         assert_eq!(agg.reconciliation.checked, 3);
         assert_eq!(agg.reconciliation.discrepancies, 1);
         assert_eq!(agg.reconciliation.by_kind["result_code_differs"], 1);
+    }
+
+    #[test]
+    fn a_poll_run_places_jobs_by_their_answers_country_and_id_type() {
+        let mut agg = Aggregate::new(RunMode::Poll);
+        let polled = |line, answer: Option<&str>| {
+            let mut j = job(line, JobState::Done, Some("1012"), Some(Category::Approved));
+            j.country = None;
+            j.id_type = None;
+            j.result_json = answer.map(str::to_owned);
+            j
+        };
+        // a job_status answer (result under `result`), minimised as a final job is
+        let ekyc = r#"{"code":"2302","job_complete":true,"result":{"ResultCode":"1012",
+            "FullName":"(removed)","IDType":"BVN","Country":"Nigeria","IDNumber":"****5678"}}"#;
+        agg.add(&polled(2, Some(ekyc)));
+        agg.add(&polled(3, Some(ekyc)));
+        // a verify answer is the result itself; a code stays a code, a foreign name as given
+        agg.add(&polled(
+            4,
+            Some(r#"{"ResultCode":"1012","IDType":"NIN","Country":"ng"}"#),
+        ));
+        agg.add(&polled(
+            5,
+            Some(r#"{"result":{"IDType":"PASSPORT","Country":"Atlantis"}}"#),
+        ));
+        // basic KYC answers name neither; no answer, or one that is not JSON: unknown
+        agg.add(&polled(
+            6,
+            Some(r#"{"result":{"ResultCode":"1020","Country":""}}"#),
+        ));
+        agg.add(&polled(7, None));
+        agg.add(&polled(8, Some("not json")));
+        let places: Vec<(&str, &str, u64)> = agg
+            .by_country_id_type
+            .values()
+            .map(|p| (p.country.as_str(), p.id_type.as_str(), p.jobs))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("Atlantis", "PASSPORT", 1),
+                ("NG", "BVN", 2),
+                ("NG", "NIN", 1),
+                ("unknown", "unknown", 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_submit_run_places_jobs_by_their_row_whatever_the_answer_says() {
+        let mut agg = Aggregate::new(RunMode::Submit);
+        let mut j = job(2, JobState::Done, Some("1012"), Some(Category::Approved));
+        j.result_json = Some(r#"{"IDType":"BVN","Country":"Nigeria"}"#.into());
+        agg.add(&j);
+        j.country = None;
+        agg.add(&j);
+        let keys: Vec<_> = agg.by_country_id_type.keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                ("-".to_owned(), "PASSPORT".to_owned()),
+                ("GH".to_owned(), "PASSPORT".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::aggregate::{HTML_ROWS, HtmlTables};
 use super::summary::Summary;
 use crate::api::Category;
+use crate::job_spec::RunMode;
 use crate::store::JobState;
 
 pub fn escape(s: &str) -> String {
@@ -273,6 +274,12 @@ fn results_section(h: &mut String, s: &Summary) {
 
 fn places_section(h: &mut String, s: &Summary) {
     h.push_str("<h2>By country and id_type</h2>");
+    if s.run.mode == RunMode::Poll {
+        h.push_str(
+            "<p class=\"muted\">As Smile ID's answers give them (Enhanced KYC answers name the \
+             country and id type; other answers do not: <i>unknown</i>).</p>",
+        );
+    }
     h.push_str(&table(
         &[
             "country",

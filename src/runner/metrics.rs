@@ -72,12 +72,29 @@ fn category_label(category: &str) -> String {
 pub fn render(f: &Figures) -> String {
     let name = escape(&f.info.name);
     let mut out = String::new();
-    let family = |out: &mut String, metric: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {metric} {help}");
-        let _ = writeln!(out, "# TYPE {metric} {kind}");
-    };
+    render_run(&mut out, &name, f);
+    render_jobs(&mut out, &name, f);
+    render_traffic(&mut out, &name, &f.snapshot);
+    render_end(&mut out, &name, f);
+    out
+}
+
+/// A metric family's HELP and TYPE lines.
+fn family(out: &mut String, metric: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {metric} {help}");
+    let _ = writeln!(out, "# TYPE {metric} {kind}");
+}
+
+/// A family of one series labelled by the run's name alone.
+fn single(out: &mut String, metric: &str, kind: &str, help: &str, name: &str, value: &str) {
+    family(out, metric, kind, help);
+    let _ = writeln!(out, "{metric}{{name=\"{name}\"}} {value}");
+}
+
+/// Which run the file describes, and whether it still works.
+fn render_run(out: &mut String, name: &str, f: &Figures) {
     family(
-        &mut out,
+        out,
         "smile_recon_run_info",
         "gauge",
         "The run this file describes (always 1).",
@@ -88,23 +105,19 @@ pub fn render(f: &Figures) -> String {
         f.info.run_id,
         escape(f.info.mode.as_str())
     );
-    family(
-        &mut out,
+    single(
+        out,
         "smile_recon_run_running",
         "gauge",
         "1 while the run works, 0 once it has ended.",
+        name,
+        &u8::from(f.end.is_none()).to_string(),
     );
-    let _ = writeln!(
-        out,
-        "smile_recon_run_running{{name=\"{name}\"}} {}",
-        u8::from(f.end.is_none())
-    );
-    family(
-        &mut out,
-        "smile_recon_jobs",
-        "gauge",
-        "The run's jobs by state.",
-    );
+}
+
+/// The run's jobs by state and by result category.
+fn render_jobs(out: &mut String, name: &str, f: &Figures) {
+    family(out, "smile_recon_jobs", "gauge", "The run's jobs by state.");
     for state in JobState::ALL {
         let _ = writeln!(
             out,
@@ -114,7 +127,7 @@ pub fn render(f: &Figures) -> String {
         );
     }
     family(
-        &mut out,
+        out,
         "smile_recon_jobs_by_category",
         "gauge",
         "The run's finished jobs by result category.",
@@ -127,111 +140,107 @@ pub fn render(f: &Figures) -> String {
             f.categories.get(category.as_str()).copied().unwrap_or(0)
         );
     }
+}
+
+/// This execution's requests, callbacks and retries, and what is on the wire or waiting.
+fn render_traffic(out: &mut String, name: &str, snapshot: &Snapshot) {
     family(
-        &mut out,
+        out,
         "smile_recon_requests_total",
         "counter",
         "Requests this execution sent, by endpoint path and HTTP status (\"error\": no answer).",
     );
-    for ((endpoint, status), n) in &f.snapshot.answers {
+    for ((endpoint, status), n) in &snapshot.answers {
         let _ = writeln!(
             out,
             "smile_recon_requests_total{{name=\"{name}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
         );
     }
     family(
-        &mut out,
+        out,
         "smile_recon_callbacks_total",
         "counter",
         "Callbacks the built-in receiver got (received), took (accepted) or refused.",
     );
     for (outcome, n) in [
-        ("received", f.snapshot.callbacks_received),
-        ("accepted", f.snapshot.callbacks_accepted),
-        ("refused", f.snapshot.callbacks_refused),
+        ("received", snapshot.callbacks_received),
+        ("accepted", snapshot.callbacks_accepted),
+        ("refused", snapshot.callbacks_refused),
     ] {
         let _ = writeln!(
             out,
             "smile_recon_callbacks_total{{name=\"{name}\",outcome=\"{outcome}\"}} {n}"
         );
     }
-    family(
-        &mut out,
+    single(
+        out,
         "smile_recon_retries_total",
         "counter",
         "Requests that failed and were scheduled to be tried again.",
+        name,
+        &snapshot.retries.to_string(),
     );
-    let _ = writeln!(
+    single(
         out,
-        "smile_recon_retries_total{{name=\"{name}\"}} {}",
-        f.snapshot.retries
-    );
-    family(
-        &mut out,
         "smile_recon_requests_in_flight",
         "gauge",
         "Requests on the wire.",
+        name,
+        &snapshot.in_flight.to_string(),
     );
-    let _ = writeln!(
+    single(
         out,
-        "smile_recon_requests_in_flight{{name=\"{name}\"}} {}",
-        f.snapshot.in_flight
-    );
-    family(
-        &mut out,
         "smile_recon_jobs_waiting_retry",
         "gauge",
         "Jobs whose last request failed, waiting for their retry.",
+        name,
+        &snapshot.waiting.to_string(),
     );
-    let _ = writeln!(
+}
+
+/// How long the execution has worked, the last success of this name, and how the run
+/// ended once it has.
+fn render_end(out: &mut String, name: &str, f: &Figures) {
+    single(
         out,
-        "smile_recon_jobs_waiting_retry{{name=\"{name}\"}} {}",
-        f.snapshot.waiting
-    );
-    family(
-        &mut out,
         "smile_recon_run_duration_seconds",
         "gauge",
         "How long this execution has worked.",
-    );
-    let _ = writeln!(
-        out,
-        "smile_recon_run_duration_seconds{{name=\"{name}\"}} {:.3}",
-        f.duration.as_secs_f64()
+        name,
+        &format!("{:.3}", f.duration.as_secs_f64()),
     );
     if let Some(at) = f.last_success {
-        family(
-            &mut out,
+        single(
+            out,
             LAST_SUCCESS,
             "gauge",
             "Unix time at which a run of this name last ended with exit code 0.",
+            name,
+            &format!("{at:.3}"),
         );
-        let _ = writeln!(out, "{LAST_SUCCESS}{{name=\"{name}\"}} {at:.3}");
     }
-    if let Some(end) = f.end {
-        family(
-            &mut out,
-            "smile_recon_exit_code",
-            "gauge",
-            "The exit code the run ended with (0 every job final, 3 job errors, 4 \
-             discrepancies, 130 interrupted, 1 fatal).",
-        );
-        let _ = writeln!(
+    let Some(end) = f.end else {
+        return;
+    };
+    single(
+        out,
+        "smile_recon_exit_code",
+        "gauge",
+        "The exit code the run ended with (0 every job final, 3 job errors, 4 \
+         discrepancies, 130 interrupted, 1 fatal).",
+        name,
+        &end.exit_code.to_string(),
+    );
+    if let Some(n) = end.discrepancies {
+        single(
             out,
-            "smile_recon_exit_code{{name=\"{name}\"}} {}",
-            end.exit_code
+            "smile_recon_discrepancies",
+            "gauge",
+            "Jobs whose Smile ID result disagrees with the manifest's expectations.",
+            name,
+            &n.to_string(),
         );
-        if let Some(n) = end.discrepancies {
-            family(
-                &mut out,
-                "smile_recon_discrepancies",
-                "gauge",
-                "Jobs whose Smile ID result disagrees with the manifest's expectations.",
-            );
-            let _ = writeln!(out, "smile_recon_discrepancies{{name=\"{name}\"}} {n}");
-        }
     }
-    out
 }
 
 /// Writes `text` to `path` atomically: a temporary file beside it, then a rename.

@@ -173,12 +173,14 @@ pub fn pool(country: &str) -> &'static NamePool {
 /// The country's name as the ID authority reports it in Enhanced KYC results.
 pub fn country_name(country: &str) -> &'static str {
     match country {
+        "CI" => "Côte d'Ivoire",
         "GH" => "Ghana",
         "KE" => "Kenya",
         "NG" => "Nigeria",
         "UG" => "Uganda",
         "ZA" => "South Africa",
         "ZM" => "Zambia",
+        "ZW" => "Zimbabwe",
         _ => "Unknown",
     }
 }

@@ -262,7 +262,8 @@ mod tests {
         let m = Minimiser::with_secret(b"k");
         let answer = r#"{"job_complete":true,"result":{"ResultCode":"1012",
             "FullName":"Ada Obi","DOB":"1990-02-03","IDNumber":"12345678901",
-            "Photo":"aGVsbG8=","Actions":{"DOB":"Verified","Names":"Exact Match"}}}"#;
+            "Photo":"aGVsbG8=","IDType":"BVN","Country":"Nigeria",
+            "Actions":{"DOB":"Verified","Names":"Exact Match"}}}"#;
         let out = m.result(answer).unwrap();
         for gone in ["Ada", "1990-02-03", "12345678901", "aGVsbG8="] {
             assert!(!out.contains(gone), "{gone} kept: {out}");
@@ -271,6 +272,9 @@ mod tests {
         assert_eq!(v["result"]["IDNumber"], "*******8901");
         assert_eq!(v["result"]["Actions"]["DOB"], "Verified");
         assert_eq!(v["result"]["ResultCode"], "1012");
+        // where the record comes from is not personal: reports place the job by it
+        assert_eq!(v["result"]["Country"], "Nigeria");
+        assert_eq!(v["result"]["IDType"], "BVN");
         assert_eq!(m.result(&out), None, "minimised twice");
         assert_eq!(m.result(r#"{"ResultCode":"1020"}"#), None);
     }
