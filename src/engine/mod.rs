@@ -238,13 +238,19 @@ async fn start_receiver(
 /// Logs what the stopped callback receiver took and refused.
 fn log_callback_counts(tally: &Tally) {
     let counts = &tally.callbacks;
-    // The refusals as one readable field, "replayed=31 stale=2".
+    // The refusals as one readable field, "replayed:31,stale:2" ("none" when there were
+    // none), so that a text log line never reads `refused=replayed=31`.
     let refused = counts
         .snapshot()
         .iter()
-        .map(|(why, n)| format!("{why}={n}"))
+        .map(|(why, n)| format!("{why}:{n}"))
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(",");
+    let refused = if refused.is_empty() {
+        "none".to_owned()
+    } else {
+        refused
+    };
     tracing::info!(
         accepted = counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
         confirmed = counts.confirmed.load(std::sync::atomic::Ordering::Relaxed),

@@ -158,7 +158,8 @@ fn plan(request: &Invocation, store: &mut Store, lock: &DbLock) -> Result<Plan, 
                     false,
                     &format!(
                         "--again: a new run of {name} (generation {generation}); run {old} \
-                         finished it before. Its rows are sent again under new job_ids"
+                         finished it before. Its rows are sent again, under new job_ids where \
+                         they are derived (job_ids the manifest gives are sent as given)"
                     ),
                 );
             }
