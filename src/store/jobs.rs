@@ -540,6 +540,8 @@ mod tests {
                 manifest_query: None,
                 manifest_sha256: "0".repeat(64),
                 config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
             })
             .unwrap();
         let n = ROWS_PER_INSERT as i64 * 3 + 5;
