@@ -340,11 +340,7 @@ fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<R
         ))
     };
     std::fs::create_dir_all(&report.out).map_err(cannot)?;
-    let probe = report
-        .out
-        .join(format!(".smile-recon-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(cannot)?;
-    std::fs::remove_file(&probe).map_err(cannot)?;
+    crate::files::probe_writable(&report.out).map_err(cannot)?;
     Ok(Some(report))
 }
 
@@ -593,4 +589,52 @@ fn outcome_of(
 
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn run_named(name: &str) -> RunRecord {
+        RunRecord {
+            id: 7,
+            name: name.into(),
+            mode: RunMode::Poll,
+            endpoint: None,
+            manifest_path: "m.csv".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+            status: RunStatus::Staging,
+            staged_rows: 0,
+            created_at: 0,
+            updated_at: 0,
+            finished_at: None,
+            run_key: None,
+            generation: 1,
+        }
+    }
+
+    pub(super) fn spec(out: &std::path::Path) -> ReportSpec {
+        ReportSpec {
+            formats: vec!["json".into()],
+            out: out.to_owned(),
+            fail_on: None,
+        }
+    }
+
+    #[test]
+    fn the_write_check_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let rep = dir.path().join("rep");
+        std::fs::create_dir(&rep).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"data").unwrap();
+        let planted = rep.join(format!(".smile-recon-write-check-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        ready_reports(Some(spec(&rep)), &run_named("n")).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"data");
+        assert!(std::fs::symlink_metadata(&planted).unwrap().is_symlink());
+        assert_eq!(std::fs::read_dir(&rep).unwrap().count(), 1, "no probe left");
+    }
 }
