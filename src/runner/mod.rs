@@ -339,7 +339,8 @@ fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<R
             report.out.display()
         ))
     };
-    std::fs::create_dir_all(&report.out).map_err(cannot)?;
+    // A folder made here is private (0700), as `report` makes one; an existing one is kept.
+    crate::files::create_private_dir_all(&report.out).map_err(cannot)?;
     crate::files::probe_writable(&report.out).map_err(cannot)?;
     Ok(Some(report))
 }
@@ -636,5 +637,17 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"data");
         assert!(std::fs::symlink_metadata(&planted).unwrap().is_symlink());
         assert_eq!(std::fs::read_dir(&rep).unwrap().count(), 1, "no probe left");
+    }
+
+    #[test]
+    fn a_report_folder_the_run_creates_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports").join("nightly");
+        ready_reports(Some(spec(&out)), &run_named("n")).unwrap();
+        for made in [&out, &dir.path().join("reports")] {
+            let mode = std::fs::metadata(made).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", made.display());
+        }
     }
 }
