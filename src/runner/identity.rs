@@ -26,6 +26,32 @@ pub fn expand(template: &str, vars: &[(&str, &str)]) -> String {
         })
 }
 
+/// `value` as one safe path component, for `{name}`, `{run}` and `{date}` in a report
+/// folder: path separators (`/`, `\`, `:`) and control characters become `_`, as do
+/// leading dots and every `..`, so a substituted value can neither climb out of the folder
+/// nor hide; an empty value is `_`.
+pub fn path_component(value: &str) -> String {
+    let mut clean: String = value
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while clean.contains("..") {
+        clean = clean.replace("..", "__");
+    }
+    let dots = clean.len() - clean.trim_start_matches('.').len();
+    clean.replace_range(..dots, &"_".repeat(dots));
+    if clean.is_empty() {
+        clean.push('_');
+    }
+    clean
+}
+
 /// The identifying key: the one given (`{date}` expanded), else the manifest's SHA-256.
 pub fn key(given: Option<&str>, fingerprint: &str) -> String {
     match given {
@@ -189,6 +215,23 @@ mod tests {
             expand("r/{name}/{run}", &[("run", "7"), ("name", "n")]),
             "r/n/7"
         );
+    }
+
+    #[test]
+    fn substituted_values_are_one_safe_path_component() {
+        for (given, safe) in [
+            ("..", "__"),
+            ("../x", "___x"),
+            (".hidden", "_hidden"),
+            ("a/b\\c:d", "a_b_c_d"),
+            ("a..b", "a__b"),
+            ("line\nbreak", "line_break"),
+            ("", "_"),
+            ("nightly", "nightly"),
+            ("v1.2", "v1.2"),
+        ] {
+            assert_eq!(path_component(given), safe, "{given:?}");
+        }
     }
 
     #[test]

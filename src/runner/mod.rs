@@ -324,9 +324,9 @@ fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<R
     let Some(mut report) = report else {
         return Ok(None);
     };
-    let id = run.id.to_string();
-    let name = run.name.replace(['/', '\\', ':'], "_");
-    let today = identity::today();
+    let id = identity::path_component(&run.id.to_string());
+    let name = identity::path_component(&run.name);
+    let today = identity::path_component(&identity::today());
     let vars = [
         ("run", id.as_str()),
         ("name", name.as_str()),
@@ -649,5 +649,18 @@ mod tests {
             let mode = std::fs::metadata(made).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", made.display());
         }
+    }
+
+    #[test]
+    fn a_name_of_dots_stays_inside_the_report_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("a").join("b");
+        std::fs::create_dir_all(&base).unwrap();
+        let out = base.join("{name}/{name}/x-{run}");
+        let ready = ready_reports(Some(spec(&out)), &run_named(".."))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ready.out, base.join("__/__/x-7"));
+        assert!(!dir.path().join("a").join("x-7").exists());
     }
 }
