@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::api::{Environment, SubmitEndpoint};
-use crate::config::Layer;
+use crate::config::{Layer, check};
 use crate::exit::Error;
 
 pub use crate::config::policy::OnChangedManifest;
@@ -127,6 +127,12 @@ impl JobSpec {
             let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
             Error::Spec(format!("{}:{at} {}", path.display(), e.message().trim()))
         })?;
+        if let Some(problem) = spec.key.as_deref().and_then(check::run_key_problem) {
+            return Err(Error::usage(format!(
+                "{}: key {problem} (the spec's `key`, like --run-key)",
+                path.display()
+            )));
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -312,5 +318,19 @@ out = "reports"
             !err.contains("secret"),
             "a spec error must not echo values: {err}"
         );
+    }
+
+    #[test]
+    fn a_bad_key_is_refused_naming_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.toml");
+        for key in ["\"\"", "\"a\\nb\"", &format!("\"{}\"", "k".repeat(201))] {
+            let text = format!("mode = \"poll\"\nkey = {key}\n[manifest]\npath = \"x.csv\"\n");
+            std::fs::write(&path, text).unwrap();
+            let err = JobSpec::load(&path).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{key}: {err:?}");
+            let err = err.to_string();
+            assert!(err.contains("nightly.toml") && err.contains("key"), "{err}");
+        }
     }
 }

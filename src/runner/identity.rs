@@ -199,7 +199,10 @@ fn date_of(ms: i64) -> String {
 
 /// The first 12 characters of a key or digest.
 pub fn short(text: &str) -> &str {
-    text.get(..12).unwrap_or(text)
+    match text.char_indices().nth(12) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +235,15 @@ mod tests {
         ] {
             assert_eq!(path_component(given), safe, "{given:?}");
         }
+    }
+
+    #[test]
+    fn short_keeps_twelve_characters_of_any_key() {
+        assert_eq!(short("abcdefghijklmnop"), "abcdefghijkl");
+        assert_eq!(short("abc"), "abc");
+        let wide = "é".repeat(5000);
+        assert_eq!(short(&wide), "é".repeat(12));
+        assert_eq!(short(&format!("a{wide}")), format!("a{}", "é".repeat(11)));
     }
 
     #[test]
