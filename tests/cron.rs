@@ -199,3 +199,65 @@ async fn a_manifest_without_rows_exits_1_unless_allowed() {
     assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
     assert!(text(&allowed).contains("exit 0"), "{}", text(&allowed));
 }
+
+/// The first night: the spec's `db = "../state/nightly.db"` names a folder nobody made;
+/// the run makes it (0700). A folder that cannot be made is named, with where the path
+/// came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_night_creates_the_database_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = batch::setup(5, 96, Faults::default(), None).await;
+    let dir = b.dir.path();
+    std::fs::create_dir(dir.join("jobs")).unwrap();
+    std::fs::rename(&b.manifest, dir.join("jobs/manifest.csv")).unwrap();
+    let spec = |db: &str| {
+        format!(
+            "mode = \"submit\"\ndb = \"{db}\"\n[manifest]\npath = \"manifest.csv\"\n\
+             [api]\nbase_url = \"{}\"\n[limits]\nrate = 0\n[submit]\nendpoint = \"verify\"\n",
+            b.sandbox.base_url()
+        )
+    };
+    std::fs::write(dir.join("jobs/nightly.toml"), spec("../state/nightly.db")).unwrap();
+    let night = smile_recon(&["run", "jobs/nightly.toml", "--quiet"], common::KEY, dir);
+    assert!(
+        matches!(night.status.code(), Some(0 | 3)),
+        "{}",
+        text(&night)
+    );
+    assert!(dir.join("state/nightly.db").is_file());
+    let mode = std::fs::metadata(dir.join("state"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    // A file where the folder should be: the message names the folder and the spec's db.
+    std::fs::write(dir.join("blocked"), b"").unwrap();
+    std::fs::write(dir.join("jobs/other.toml"), spec("../blocked/x/other.db")).unwrap();
+    let refused = smile_recon(&["run", "jobs/other.toml", "--quiet"], common::KEY, dir);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let said = text(&refused);
+    assert!(
+        said.contains("blocked/x") && said.contains("cannot create"),
+        "{said}"
+    );
+    assert!(said.contains("`db` in jobs/other.toml"), "{said}");
+    // submit names --db the same way.
+    let submit = smile_recon(
+        &[
+            "submit",
+            "--manifest",
+            "jobs/manifest.csv",
+            "--db",
+            "blocked/y/s.db",
+        ],
+        common::KEY,
+        dir,
+    );
+    assert_eq!(submit.status.code(), Some(1), "{}", text(&submit));
+    assert!(
+        text(&submit).contains("comes from --db"),
+        "{}",
+        text(&submit)
+    );
+}
