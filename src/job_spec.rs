@@ -114,7 +114,7 @@ pub struct PollSpec {
 }
 
 impl JobSpec {
-    /// Reads a spec; relative paths become relative to the spec's folder.
+    /// Reads a spec; relative paths become absolute, relative to the spec's folder.
     pub fn load(path: &Path) -> Result<(Self, String), Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
@@ -133,7 +133,20 @@ impl JobSpec {
                 path.display()
             )));
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so that the paths stored with the run (and the hints printed) work
+        // from any working directory.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::canonicalize(dir).map_err(|e| {
+            Error::Spec(format!(
+                "{}: cannot resolve its folder {}: {e}",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        let dir = dir.as_path();
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = join_lexically(dir, p);

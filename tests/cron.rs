@@ -56,11 +56,11 @@ async fn an_interrupted_run_with_a_changed_manifest_is_abandoned_and_the_night_r
         dir,
     );
     assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
-    assert!(
-        text(&stopped).contains("smile-recon resume --run 1 --db state/nightly.db"),
-        "{}",
-        text(&stopped)
-    );
+    // The spec's paths are absolute (relative to the spec's folder, not to the working
+    // directory), so the hint works pasted anywhere.
+    let state = std::fs::canonicalize(dir).unwrap().join("state/nightly.db");
+    let hint = format!("smile-recon resume --run 1 --db {}", state.display());
+    assert!(text(&stopped).contains(&hint), "{}", text(&stopped));
     // Tonight's export overwrites the manifest.
     let manifest = dir.join("jobs/manifest.csv");
     let rows = std::fs::read_to_string(&manifest).unwrap();
@@ -259,5 +259,50 @@ async fn the_first_night_creates_the_database_folder() {
         text(&submit).contains("comes from --db"),
         "{}",
         text(&submit)
+    );
+}
+
+/// A run of `jobs/nightly.toml` started in one folder resumes with the printed hint from
+/// another: the spec's manifest and database are stored absolute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_runs_hint_resumes_from_another_working_directory() {
+    let b = batch::setup(5, 97, Faults::default(), None).await;
+    let dir = b.dir.path();
+    std::fs::create_dir_all(dir.join("srv/jobs")).unwrap();
+    std::fs::create_dir_all(dir.join("srv/exports")).unwrap();
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    std::fs::rename(&b.manifest, dir.join("srv/exports/jobs.csv")).unwrap();
+    std::fs::write(
+        dir.join("srv/jobs/nightly.toml"),
+        format!(
+            "mode = \"submit\"\ndb = \"../state/nightly.db\"\n\
+             [manifest]\npath = \"../exports/jobs.csv\"\n[api]\nbase_url = \"{}\"\n\
+             [limits]\nrate = 0\n[submit]\nendpoint = \"verify\"\n",
+            b.sandbox.base_url()
+        ),
+    )
+    .unwrap();
+    let srv = dir.join("srv");
+    let stopped = smile_recon(
+        &["run", "jobs/nightly.toml", "--quiet"],
+        "wrong-key-1234",
+        &srv,
+    );
+    assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
+    let said = text(&stopped);
+    let hint = said
+        .lines()
+        .find_map(|l| l.split_once("smile-recon resume ").map(|(_, rest)| rest))
+        .map(|rest| rest.split('`').next().unwrap_or(rest))
+        .unwrap_or_else(|| panic!("no resume hint: {said}"));
+    let args: Vec<&str> = std::iter::once("resume")
+        .chain(hint.split_whitespace())
+        .chain(["--quiet"])
+        .collect();
+    let resumed = smile_recon(&args, common::KEY, &dir.join("elsewhere"));
+    assert!(
+        matches!(resumed.status.code(), Some(0 | 3)),
+        "{args:?}: {}",
+        text(&resumed)
     );
 }
