@@ -306,3 +306,22 @@ async fn a_spec_runs_hint_resumes_from_another_working_directory() {
         text(&resumed)
     );
 }
+
+/// `SMILE_RECON_DB=` (set but empty) is named, not reported as clap's "a value is required
+/// for '--db'".
+#[test]
+fn an_empty_database_setting_names_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = Command::new(env!("CARGO_BIN_EXE_smile-recon"))
+        .args(["runs"])
+        .current_dir(dir.path())
+        .env("SMILE_RECON_DB", "")
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(2), "{}", text(&empty));
+    assert!(
+        text(&empty).contains("SMILE_RECON_DB is set but empty"),
+        "{}",
+        text(&empty)
+    );
+}
