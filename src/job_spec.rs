@@ -166,7 +166,22 @@ impl JobSpec {
             rebase(&mut m.file);
         }
         if let Some(db) = spec.db.as_mut() {
+            if db.as_os_str().is_empty() {
+                return Err(Error::Spec(format!(
+                    "{}: db is empty: name the database file (e.g. db = \"../state/nightly.db\") \
+                     or leave db out",
+                    path.display()
+                )));
+            }
             rebase(db);
+            if db.is_dir() {
+                return Err(Error::Spec(format!(
+                    "{}: db = {} is a folder: name the database file in it (e.g. {})",
+                    path.display(),
+                    db.display(),
+                    db.join("nightly.db").display()
+                )));
+            }
         }
         let name = spec.name.clone().unwrap_or_else(|| {
             path.file_stem()
@@ -344,6 +359,22 @@ out = "reports"
             assert!(matches!(err, Error::Usage(_)), "{key}: {err:?}");
             let err = err.to_string();
             assert!(err.contains("nightly.toml") && err.contains("key"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_db_that_is_empty_or_a_folder_is_refused_naming_the_file_and_db() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let path = dir.path().join("nightly.toml");
+        for db in ["\"\"", "\"state\"", "\".\""] {
+            let text = format!("mode = \"poll\"\ndb = {db}\n[manifest]\npath = \"x.csv\"\n");
+            std::fs::write(&path, text).unwrap();
+            let err = JobSpec::load(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("nightly.toml") && err.contains("db "),
+                "{db}: {err}"
+            );
         }
     }
 }

@@ -325,3 +325,23 @@ fn an_empty_database_setting_names_where_it_came_from() {
         text(&empty)
     );
 }
+
+/// A spec's db that is empty or a folder names the spec and `db`, and no default database
+/// is created meanwhile.
+#[test]
+fn a_spec_db_that_is_empty_or_a_folder_names_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    for db in ["\"\"", "\"state\""] {
+        std::fs::write(
+            dir.path().join("nightly.toml"),
+            format!("mode = \"poll\"\ndb = {db}\n[manifest]\npath = \"x.csv\"\n"),
+        )
+        .unwrap();
+        let out = smile_recon(&["run", "nightly.toml"], common::KEY, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let said = text(&out);
+        assert!(said.contains("nightly.toml: db "), "{db}: {said}");
+        assert!(!dir.path().join("smile-recon.db").exists(), "{db}: {said}");
+    }
+}

@@ -43,20 +43,20 @@ fn request(
 }
 
 /// `run`'s database: `--db` or `SMILE_RECON_DB`, else the spec's `db` (relative to the
-/// spec's folder), else the default; with where it came from, for messages. A spec that
-/// cannot be read is reported by the run.
-fn spec_db(given: Option<PathBuf>, spec: &Path) -> (PathBuf, String) {
+/// spec's folder), else the default; with where it came from, for messages. Without
+/// `--db`, a spec that cannot be read is reported now, before any database is opened.
+fn spec_db(given: Option<PathBuf>, spec: &Path) -> Result<(PathBuf, String), Error> {
     if let Some(db) = given {
         let from = db_origin(&db);
-        return (db, from);
+        return Ok((db, from));
     }
-    match JobSpec::load(spec).ok().and_then(|(s, _)| s.db) {
+    Ok(match JobSpec::load(spec)?.0.db {
         Some(db) => (db, format!("`db` in {}", spec.display())),
         None => (
             PathBuf::from(runner::identity::DEFAULT_DB),
             "the default".into(),
         ),
-    }
+    })
 }
 
 /// Where a `--db` value came from: the flag, `SMILE_RECON_DB`, or the default.
@@ -156,7 +156,7 @@ fn exit_reason(outcome: Outcome, discrepancies: Option<u64>, fail_on: FailOn) ->
 pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
     let common = super::flags::common(&args.api, &args.limits, &args.output);
     let flags = super::flags::identity(&args.identity, &args.report, common);
-    let (db, from) = spec_db(args.store.db, &args.spec);
+    let (db, from) = spec_db(args.store.db, &args.spec)?;
     ready_db_folder(&db, &from)?;
     execute(
         request(
