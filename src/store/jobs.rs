@@ -583,7 +583,7 @@ mod tests {
             assert_eq!(expected.as_deref(), Some("approved"));
             let want_error = match (dup_of(line), line) {
                 (Some(first), _) => Some(format!(
-                    "field job_id: \"j{first}\" is already used on line {first}"
+                    "line {line}, field job_id: \"j{first}\" is already used on line {first}"
                 )),
                 (None, 40) => Some("field dob: bad".to_owned()),
                 _ => None,
