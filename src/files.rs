@@ -165,6 +165,45 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents 0700 (a folder we make holds identity data);
+/// folders that already exist are left as they are.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Proves `dir` writable by creating a fresh, empty 0600 file in it (O_CREAT|O_EXCL|
+/// O_NOFOLLOW: a file or link planted under the probe's name is never opened, let alone
+/// written through) and removing it again.
+pub fn probe_writable(dir: &Path) -> io::Result<()> {
+    let mut last = None;
+    for _ in 0..16 {
+        let probe = dir.join(format!(
+            ".smile-recon-write-check-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(NOFOLLOW)
+            .open(&probe)
+        {
+            Ok(file) => {
+                drop(file);
+                return std::fs::remove_file(&probe);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no probe name was free")))
+}
+
 /// A file written beside its destination and renamed over it once complete, so the
 /// destination holds either its old content or all of the new, never half (a full disk,
 /// a kill). Created 0600 with O_EXCL|O_NOFOLLOW; the rename replaces a directory entry

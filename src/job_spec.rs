@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::api::{Environment, SubmitEndpoint};
-use crate::config::Layer;
+use crate::config::{Layer, check};
 use crate::exit::Error;
 
 pub use crate::config::policy::OnChangedManifest;
@@ -114,7 +114,7 @@ pub struct PollSpec {
 }
 
 impl JobSpec {
-    /// Reads a spec; relative paths become relative to the spec's folder.
+    /// Reads a spec; relative paths become absolute, relative to the spec's folder.
     pub fn load(path: &Path) -> Result<(Self, String), Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
@@ -127,7 +127,26 @@ impl JobSpec {
             let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
             Error::Spec(format!("{}:{at} {}", path.display(), e.message().trim()))
         })?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        if let Some(problem) = spec.key.as_deref().and_then(check::run_key_problem) {
+            return Err(Error::usage(format!(
+                "{}: key {problem} (the spec's `key`, like --run-key)",
+                path.display()
+            )));
+        }
+        // Absolute, so that the paths stored with the run (and the hints printed) work
+        // from any working directory.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::canonicalize(dir).map_err(|e| {
+            Error::Spec(format!(
+                "{}: cannot resolve its folder {}: {e}",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        let dir = dir.as_path();
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = join_lexically(dir, p);
@@ -147,7 +166,22 @@ impl JobSpec {
             rebase(&mut m.file);
         }
         if let Some(db) = spec.db.as_mut() {
+            if db.as_os_str().is_empty() {
+                return Err(Error::Spec(format!(
+                    "{}: db is empty: name the database file (e.g. db = \"../state/nightly.db\") \
+                     or leave db out",
+                    path.display()
+                )));
+            }
             rebase(db);
+            if db.is_dir() {
+                return Err(Error::Spec(format!(
+                    "{}: db = {} is a folder: name the database file in it (e.g. {})",
+                    path.display(),
+                    db.display(),
+                    db.join("nightly.db").display()
+                )));
+            }
         }
         let name = spec.name.clone().unwrap_or_else(|| {
             path.file_stem()
@@ -312,5 +346,35 @@ out = "reports"
             !err.contains("secret"),
             "a spec error must not echo values: {err}"
         );
+    }
+
+    #[test]
+    fn a_bad_key_is_refused_naming_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.toml");
+        for key in ["\"\"", "\"a\\nb\"", &format!("\"{}\"", "k".repeat(201))] {
+            let text = format!("mode = \"poll\"\nkey = {key}\n[manifest]\npath = \"x.csv\"\n");
+            std::fs::write(&path, text).unwrap();
+            let err = JobSpec::load(&path).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{key}: {err:?}");
+            let err = err.to_string();
+            assert!(err.contains("nightly.toml") && err.contains("key"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_db_that_is_empty_or_a_folder_is_refused_naming_the_file_and_db() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let path = dir.path().join("nightly.toml");
+        for db in ["\"\"", "\"state\"", "\".\""] {
+            let text = format!("mode = \"poll\"\ndb = {db}\n[manifest]\npath = \"x.csv\"\n");
+            std::fs::write(&path, text).unwrap();
+            let err = JobSpec::load(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("nightly.toml") && err.contains("db "),
+                "{db}: {err}"
+            );
+        }
     }
 }

@@ -1,11 +1,15 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     // Before anything reads the API key: no core dump may hold it.
     if let Err(e) = smile_recon::cli::settings::disable_core_dumps() {
         eprintln!("smile-recon: warning: cannot disable core dumps: {e}");
     }
-    let cli = smile_recon::cli::Cli::parse();
+    let cli = match smile_recon::cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            smile_recon::log::say(true, &e.to_string());
+            return std::process::ExitCode::from(e.outcome().code());
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

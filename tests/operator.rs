@@ -352,3 +352,27 @@ fn completions_and_the_man_page() {
     assert!(text.contains("SMILE-RECON SUBMIT"));
     assert!(text.contains("\\-\\-metrics\\-file"));
 }
+
+/// `export ... | head -1`: a reader that has gone ends the export quietly with exit 0
+/// (it printed "stdout: Broken pipe" and exited 1). The pipe's read end is closed before
+/// the export starts, so every write meets EPIPE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_into_a_closed_pipe_ends_quietly() {
+    let b = batch::setup(20, 61, Faults::default(), None).await;
+    let flags = b.submit_flags(smile_recon::api::SubmitEndpoint::Verify);
+    let finished = b
+        .run(b.request(smile_recon::job_spec::RunMode::Submit, flags))
+        .await;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = bin()
+        .args(["export", "--db", b.db.to_str().unwrap()])
+        .args(["--run", &finished.run_id.to_string(), "--events"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

@@ -43,11 +43,52 @@ fn request(
 }
 
 /// `run`'s database: `--db` or `SMILE_RECON_DB`, else the spec's `db` (relative to the
-/// spec's folder), else the default. A spec that cannot be read is reported by the run.
-fn spec_db(given: Option<PathBuf>, spec: &Path) -> PathBuf {
-    given
-        .or_else(|| JobSpec::load(spec).ok().and_then(|(s, _)| s.db))
-        .unwrap_or_else(|| PathBuf::from(runner::identity::DEFAULT_DB))
+/// spec's folder), else the default; with where it came from, for messages. Without
+/// `--db`, a spec that cannot be read is reported now, before any database is opened.
+fn spec_db(given: Option<PathBuf>, spec: &Path) -> Result<(PathBuf, String), Error> {
+    if let Some(db) = given {
+        let from = db_origin(&db);
+        return Ok((db, from));
+    }
+    Ok(match JobSpec::load(spec)?.0.db {
+        Some(db) => (db, format!("`db` in {}", spec.display())),
+        None => (
+            PathBuf::from(runner::identity::DEFAULT_DB),
+            "the default".into(),
+        ),
+    })
+}
+
+/// Where a `--db` value came from: the flag, `SMILE_RECON_DB`, or the default.
+fn db_origin(db: &Path) -> String {
+    let flag = std::env::args_os()
+        .skip(1)
+        .any(|a| a == "--db" || a.to_string_lossy().starts_with("--db="));
+    let env = std::env::var_os("SMILE_RECON_DB").is_some_and(|v| Path::new(&v) == db);
+    match (flag, env) {
+        (true, _) => "--db".into(),
+        (false, true) => "SMILE_RECON_DB".into(),
+        (false, false) => "the default".into(),
+    }
+}
+
+/// A run's first night: the database's missing folder is created (0700, it will hold
+/// identity data) so that a spec's `db = "../state/x.db"` works without a set-up step.
+/// Only `run`, `submit` and `poll` do this; commands that read never create a database.
+fn ready_db_folder(db: &Path, from: &str) -> Result<(), Error> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    crate::files::create_private_dir_all(dir).map_err(|e| {
+        Error::fatal(format!(
+            "{}: cannot create the database's folder: {e} (the database {} comes from {from})",
+            dir.display(),
+            db.display()
+        ))
+    })
 }
 
 async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Error> {
@@ -115,7 +156,8 @@ fn exit_reason(outcome: Outcome, discrepancies: Option<u64>, fail_on: FailOn) ->
 pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
     let common = super::flags::common(&args.api, &args.limits, &args.output);
     let flags = super::flags::identity(&args.identity, &args.report, common);
-    let db = spec_db(args.store.db, &args.spec);
+    let (db, from) = spec_db(args.store.db, &args.spec)?;
+    ready_db_folder(&db, &from)?;
     execute(
         request(
             format!("run {}", args.spec.display()),
@@ -132,6 +174,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
 
 pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
     let flags = super::flags::submit(&args);
+    ready_db_folder(&args.store.db, &db_origin(&args.store.db))?;
     execute(
         request(
             "submit",
@@ -151,6 +194,7 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
 
 pub async fn poll(args: PollArgs) -> Result<Outcome, Error> {
     let flags = super::flags::poll(&args);
+    ready_db_folder(&args.store.db, &db_origin(&args.store.db))?;
     execute(
         request(
             "poll",

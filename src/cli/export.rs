@@ -1,6 +1,8 @@
 //! `export`: a run's jobs or its audit trail on stdout.
 
+use std::cell::Cell;
 use std::io::Write;
+use std::rc::Rc;
 
 use crate::exit::{Error, Outcome};
 use crate::report::Pii;
@@ -31,16 +33,57 @@ pub fn run(args: ExportArgs) -> Result<Outcome, Error> {
         ExportFormatArg::Jsonl => ExportFormat::Jsonl,
     };
     let store = Store::open_read_only(&args.store.db).map_err(fatal)?;
-    let stdout = std::io::stdout().lock();
+    let closed = Rc::new(Cell::new(false));
+    let stdout = PipeWatch {
+        inner: std::io::stdout().lock(),
+        closed: closed.clone(),
+    };
     let mut out = std::io::BufWriter::new(stdout);
-    if args.events {
-        export::events(&store, args.run, format, &mut out, "stdout").map_err(fatal)?;
+    let written = if args.events {
+        export::events(&store, args.run, format, &mut out, "stdout").map(|_| ())
     } else {
         let pii = Pii::from_show_pii(args.show_pii);
-        export::jobs(&store, args.run, format, &states, pii, &mut out, "stdout").map_err(fatal)?;
+        export::jobs(&store, args.run, format, &states, pii, &mut out, "stdout").map(|_| ())
+    };
+    let flushed = written
+        .map_err(fatal)
+        .and_then(|()| out.flush().map_err(|e| fatal(format!("stdout: {e}"))));
+    match flushed {
+        // `export ... | head -1`: the reader has what it wanted; a quiet, successful end.
+        Err(_) if closed.get() => Ok(Outcome::Success),
+        Err(e) => Err(e),
+        Ok(()) => Ok(Outcome::Success),
     }
-    out.flush().map_err(|e| fatal(format!("stdout: {e}")))?;
-    Ok(Outcome::Success)
+}
+
+/// stdout, noting when its reader has gone (EPIPE: Rust ignores SIGPIPE), so that the
+/// error this becomes deep in a CSV or JSON writer can be told apart from a real one.
+struct PipeWatch<W> {
+    inner: W,
+    closed: Rc<Cell<bool>>,
+}
+
+impl<W: Write> PipeWatch<W> {
+    fn note<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.closed.set(true);
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for PipeWatch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
 }
 
 fn fatal(e: impl std::fmt::Display) -> Error {

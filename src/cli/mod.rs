@@ -22,6 +22,32 @@ use crate::exit::{Error, Outcome};
 
 pub use args::{Cli, Command};
 
+/// The command line parsed. `SMILE_RECON_DB=` (set but empty) is said as such: clap would
+/// say only that `--db` needs a value, naming neither the variable nor the fix. Help,
+/// `--version` and every other parse error end the process as clap does.
+pub fn parse() -> Result<Cli, Error> {
+    match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if e.kind() == clap::error::ErrorKind::InvalidValue
+                && is_db_arg(&e)
+                && std::env::var_os("SMILE_RECON_DB").is_some_and(|v| v.is_empty()) =>
+        {
+            Err(Error::usage(
+                "SMILE_RECON_DB is set but empty: unset it (`unset SMILE_RECON_DB`) or set it \
+                 to the database's path",
+            ))
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Whether a clap error is about `--db`.
+fn is_db_arg(e: &clap::Error) -> bool {
+    use clap::error::{ContextKind, ContextValue};
+    matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a)) if a.starts_with("--db"))
+}
+
 /// Runs one command to its outcome. Errors are printed here, once, without secrets.
 pub async fn run(cli: Cli) -> Outcome {
     let result = match cli.command {

@@ -86,6 +86,39 @@ pub fn seconds_within(
         })
 }
 
+/// The longest identifying key accepted, in characters.
+pub const MAX_RUN_KEY_CHARS: usize = 200;
+
+/// What is wrong with an identifying key, if anything: empty, a control character (a
+/// newline would split the log line it is printed in), or over [`MAX_RUN_KEY_CHARS`].
+pub fn run_key_problem(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("must not be empty (leave it out to key runs by the manifest)".into());
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "must not hold control characters (found {:?})",
+            c.escape_default().to_string()
+        ));
+    }
+    let n = key.chars().count();
+    if n > MAX_RUN_KEY_CHARS {
+        return Some(format!(
+            "must be at most {MAX_RUN_KEY_CHARS} characters, got {n}"
+        ));
+    }
+    None
+}
+
+/// An identifying key: see [`run_key_problem`].
+#[allow(clippy::ptr_arg)] // `&T` with `T = String`, as the table passes it
+pub fn run_key(s: &Setting, key: &String) -> Result<(), ConfigError> {
+    match run_key_problem(key) {
+        Some(problem) => Err(s.invalid(format!("{} {problem}", s.named()))),
+        None => Ok(()),
+    }
+}
+
 // The table's checks take `&T` for a setting of type `T`; for a URL, `T` is `String`.
 #[allow(clippy::ptr_arg)]
 /// The base URL: http(s), no user info (`https://user:pw@host`): Smile ID authenticates by

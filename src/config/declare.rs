@@ -212,7 +212,7 @@ settings! {
     /// is refused (unless `--again`). `{date}` becomes today's date; by default the
     /// manifest's SHA-256.
     run_key: String {
-        flag: "--run-key", spec: "key", env: None, default: None, check: check::any,
+        flag: "--run-key", spec: "key", env: None, default: None, check: check::run_key,
     },
     /// What an unfinished run whose manifest changed gets: refused, or abandoned for a
     /// new run.
@@ -370,6 +370,18 @@ mod tests {
             },
             Layer {
                 callback_url: Some("https://u:p@h/cb".into()),
+                ..Layer::default()
+            },
+            Layer {
+                run_key: Some(String::new()),
+                ..Layer::default()
+            },
+            Layer {
+                run_key: Some("night\nly".into()),
+                ..Layer::default()
+            },
+            Layer {
+                run_key: Some("k".repeat(201)),
                 ..Layer::default()
             },
         ];

@@ -26,6 +26,32 @@ pub fn expand(template: &str, vars: &[(&str, &str)]) -> String {
         })
 }
 
+/// `value` as one safe path component, for `{name}`, `{run}` and `{date}` in a report
+/// folder: path separators (`/`, `\`, `:`) and control characters become `_`, as do
+/// leading dots and every `..`, so a substituted value can neither climb out of the folder
+/// nor hide; an empty value is `_`.
+pub fn path_component(value: &str) -> String {
+    let mut clean: String = value
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while clean.contains("..") {
+        clean = clean.replace("..", "__");
+    }
+    let dots = clean.len() - clean.trim_start_matches('.').len();
+    clean.replace_range(..dots, &"_".repeat(dots));
+    if clean.is_empty() {
+        clean.push('_');
+    }
+    clean
+}
+
 /// The identifying key: the one given (`{date}` expanded), else the manifest's SHA-256.
 pub fn key(given: Option<&str>, fingerprint: &str) -> String {
     match given {
@@ -173,7 +199,10 @@ fn date_of(ms: i64) -> String {
 
 /// The first 12 characters of a key or digest.
 pub fn short(text: &str) -> &str {
-    text.get(..12).unwrap_or(text)
+    match text.char_indices().nth(12) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +218,32 @@ mod tests {
             expand("r/{name}/{run}", &[("run", "7"), ("name", "n")]),
             "r/n/7"
         );
+    }
+
+    #[test]
+    fn substituted_values_are_one_safe_path_component() {
+        for (given, safe) in [
+            ("..", "__"),
+            ("../x", "___x"),
+            (".hidden", "_hidden"),
+            ("a/b\\c:d", "a_b_c_d"),
+            ("a..b", "a__b"),
+            ("line\nbreak", "line_break"),
+            ("", "_"),
+            ("nightly", "nightly"),
+            ("v1.2", "v1.2"),
+        ] {
+            assert_eq!(path_component(given), safe, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn short_keeps_twelve_characters_of_any_key() {
+        assert_eq!(short("abcdefghijklmnop"), "abcdefghijkl");
+        assert_eq!(short("abc"), "abc");
+        let wide = "é".repeat(5000);
+        assert_eq!(short(&wide), "é".repeat(12));
+        assert_eq!(short(&format!("a{wide}")), format!("a{}", "é".repeat(11)));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -243,25 +244,19 @@ fn render_end(out: &mut String, name: &str, f: &Figures) {
     }
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `text` to `path` atomically and privately (0600): a temporary file beside it
+/// created O_EXCL|O_NOFOLLOW, then a rename; a link at `path` is refused, never followed.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics.prom".into());
-    // The folder is made like a report folder's, so a first cron night finds its file.
-    std::fs::create_dir_all(&dir)?;
-    // A name the textfile collector ignores (it reads only *.prom).
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // The folder is made like a report folder's (0700), so a first cron night finds its file.
+    crate::files::create_private_dir_all(&dir)?;
+    // The temporary's name ends in .tmp, which the textfile collector ignores (*.prom).
+    let mut file = crate::files::AtomicFile::create(path)?;
+    file.write_all(text.as_bytes())?;
+    file.commit()
 }
 
 /// The last-success time a previous file at `path` recorded, if any.
@@ -467,5 +462,29 @@ mod tests {
             vec![std::ffi::OsString::from("smile.prom")],
             "no temporary left"
         );
+    }
+
+    #[test]
+    fn the_file_is_private_and_never_written_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smile.prom");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"data").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".smile.prom.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, &render(&figures(None))).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"data");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A link where the file goes is refused, not followed.
+        let linked = dir.path().join("linked.prom");
+        std::os::unix::fs::symlink(&victim, &linked).unwrap();
+        assert!(write_atomic(&linked, "x").is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"data");
     }
 }

@@ -325,9 +325,9 @@ fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<R
     let Some(mut report) = report else {
         return Ok(None);
     };
-    let id = run.id.to_string();
-    let name = run.name.replace(['/', '\\', ':'], "_");
-    let today = identity::today();
+    let id = identity::path_component(&run.id.to_string());
+    let name = identity::path_component(&run.name);
+    let today = identity::path_component(&identity::today());
     let vars = [
         ("run", id.as_str()),
         ("name", name.as_str()),
@@ -340,12 +340,9 @@ fn ready_reports(report: Option<ReportSpec>, run: &RunRecord) -> Result<Option<R
             report.out.display()
         ))
     };
-    std::fs::create_dir_all(&report.out).map_err(cannot)?;
-    let probe = report
-        .out
-        .join(format!(".smile-recon-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(cannot)?;
-    std::fs::remove_file(&probe).map_err(cannot)?;
+    // A folder made here is private (0700), as `report` makes one; an existing one is kept.
+    crate::files::create_private_dir_all(&report.out).map_err(cannot)?;
+    crate::files::probe_writable(&report.out).map_err(cannot)?;
     Ok(Some(report))
 }
 
@@ -598,4 +595,77 @@ fn outcome_of(
 
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn run_named(name: &str) -> RunRecord {
+        RunRecord {
+            id: 7,
+            name: name.into(),
+            mode: RunMode::Poll,
+            endpoint: None,
+            manifest_path: "m.csv".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+            status: RunStatus::Staging,
+            staged_rows: 0,
+            created_at: 0,
+            updated_at: 0,
+            finished_at: None,
+            run_key: None,
+            generation: 1,
+        }
+    }
+
+    pub(super) fn spec(out: &std::path::Path) -> ReportSpec {
+        ReportSpec {
+            formats: vec!["json".into()],
+            out: out.to_owned(),
+            fail_on: None,
+        }
+    }
+
+    #[test]
+    fn the_write_check_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let rep = dir.path().join("rep");
+        std::fs::create_dir(&rep).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"data").unwrap();
+        let planted = rep.join(format!(".smile-recon-write-check-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        ready_reports(Some(spec(&rep)), &run_named("n")).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"data");
+        assert!(std::fs::symlink_metadata(&planted).unwrap().is_symlink());
+        assert_eq!(std::fs::read_dir(&rep).unwrap().count(), 1, "no probe left");
+    }
+
+    #[test]
+    fn a_report_folder_the_run_creates_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports").join("nightly");
+        ready_reports(Some(spec(&out)), &run_named("n")).unwrap();
+        for made in [&out, &dir.path().join("reports")] {
+            let mode = std::fs::metadata(made).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", made.display());
+        }
+    }
+
+    #[test]
+    fn a_name_of_dots_stays_inside_the_report_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("a").join("b");
+        std::fs::create_dir_all(&base).unwrap();
+        let out = base.join("{name}/{name}/x-{run}");
+        let ready = ready_reports(Some(spec(&out)), &run_named(".."))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ready.out, base.join("__/__/x-7"));
+        assert!(!dir.path().join("a").join("x-7").exists());
+    }
 }

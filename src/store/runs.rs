@@ -244,7 +244,8 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The newest run of this name before `before` (for drift comparisons).
+    /// The newest *finished* run of this name before `before` (for drift comparisons):
+    /// an abandoned or interrupted run's partial results would read as drift.
     pub fn previous_run_named(
         &self,
         name: &str,
@@ -254,9 +255,9 @@ impl Store {
             .query_row(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE name = ?1 AND id < ?2 \
-                     ORDER BY id DESC LIMIT 1"
+                     AND status = ?3 ORDER BY id DESC LIMIT 1"
                 ),
-                params![name, before],
+                params![name, before, RunStatus::Finished.as_str()],
                 run_from_row,
             )
             .optional()
@@ -380,5 +381,51 @@ impl Store {
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_run(name: &str) -> NewRun {
+        NewRun {
+            name: name.into(),
+            mode: RunMode::Poll,
+            endpoint: None,
+            manifest_path: "m.csv".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+            run_key: "k".into(),
+            generation: 0,
+        }
+    }
+
+    #[test]
+    fn drift_compares_with_the_latest_finished_run_of_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let finished = store.create_run(&new_run("nightly")).unwrap();
+        store.set_run_status(finished, RunStatus::Finished).unwrap();
+        let abandoned = store.create_run(&new_run("nightly")).unwrap();
+        store
+            .set_run_status(abandoned, RunStatus::Abandoned)
+            .unwrap();
+        let interrupted = store.create_run(&new_run("nightly")).unwrap();
+        store
+            .set_run_status(interrupted, RunStatus::Running)
+            .unwrap();
+        let other = store.create_run(&new_run("other")).unwrap();
+        store.set_run_status(other, RunStatus::Finished).unwrap();
+        let now = store.create_run(&new_run("nightly")).unwrap();
+        let previous = store.previous_run_named("nightly", now).unwrap().unwrap();
+        assert_eq!(previous.id, finished);
+        assert!(
+            store
+                .previous_run_named("nightly", finished)
+                .unwrap()
+                .is_none()
+        );
     }
 }
