@@ -1,4 +1,4 @@
-//! How a command ends: the documented exit codes ([`Outcome`]) and the one error a command
+//! How a command ends: the documented exit codes ([`ExitStatus`]) and the one error a command
 //! can end with ([`Error`]), each variant mapped to its exit status by [`Error::outcome`].
 
 use crate::config::ConfigError;
@@ -8,7 +8,7 @@ use crate::store::StoreError;
 
 /// How a command ended. `main` turns it into the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ExitStatus {
     /// Every job final.
     Success,
     /// Configuration, database, credentials or circuit breaker: nothing more can be done.
@@ -23,15 +23,15 @@ pub enum Outcome {
     Interrupted,
 }
 
-impl Outcome {
+impl ExitStatus {
     pub fn code(self) -> u8 {
         match self {
-            Outcome::Success => 0,
-            Outcome::Fatal => 1,
-            Outcome::Usage => 2,
-            Outcome::JobErrors => 3,
-            Outcome::Discrepancies => 4,
-            Outcome::Interrupted => 130,
+            ExitStatus::Success => 0,
+            ExitStatus::Fatal => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::JobErrors => 3,
+            ExitStatus::Discrepancies => 4,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -150,13 +150,13 @@ pub enum Error {
 
 impl Error {
     /// The exit status this error ends the process with.
-    pub fn outcome(&self) -> Outcome {
+    pub fn outcome(&self) -> ExitStatus {
         match self {
-            Error::Usage(_) | Error::EndpointChanged { .. } => Outcome::Usage,
+            Error::Usage(_) | Error::EndpointChanged { .. } => ExitStatus::Usage,
             // Nothing was left to do: not a failure (a finished run and no run alike).
-            Error::NothingToResume(_) => Outcome::Success,
-            Error::Config(ConfigError::CaCert(_)) => Outcome::Fatal,
-            Error::Config(_) => Outcome::Usage,
+            Error::NothingToResume(_) => ExitStatus::Success,
+            Error::Config(ConfigError::CaCert(_)) => ExitStatus::Fatal,
+            Error::Config(_) => ExitStatus::Usage,
             Error::Credentials(_)
             | Error::Store(_)
             | Error::Manifest(_)
@@ -167,7 +167,7 @@ impl Error {
             | Error::NoSuchRun(_)
             | Error::Breaker { .. }
             | Error::Engine(_)
-            | Error::Fatal(_) => Outcome::Fatal,
+            | Error::Fatal(_) => ExitStatus::Fatal,
         }
     }
 

@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("smile-recon: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(smile_recon::exit::Outcome::Fatal.code());
+            return std::process::ExitCode::from(smile_recon::exit::ExitStatus::Fatal.code());
         }
     };
     let outcome = runtime.block_on(smile_recon::cli::run(cli));

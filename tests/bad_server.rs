@@ -33,7 +33,7 @@ use smile_recon::api::{
 };
 use smile_recon::engine::breaker::Health;
 use smile_recon::engine::outcome::health_of_error;
-use smile_recon::exit::{Error, Outcome};
+use smile_recon::exit::{Error, ExitStatus};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -500,7 +500,7 @@ fn assert_gave_up(bad: Bad, run: &Run, server: &BadServer) {
         .result
         .as_ref()
         .unwrap_or_else(|e| panic!("{bad:?}: expected exit 3, got {:?}: {}", e.outcome(), e));
-    assert_eq!(finished.outcome, Outcome::JobErrors, "{bad:?}");
+    assert_eq!(finished.outcome, ExitStatus::JobErrors, "{bad:?}");
     assert_eq!(finished.outcome.code(), 3);
     assert_no_result_recorded(bad, run);
     for job in run.jobs() {
@@ -524,7 +524,7 @@ fn assert_tripped(bad: Bad, run: &Run, server: &BadServer, cause: &str) {
         Err(f) => f,
         Ok(f) => panic!("{bad:?}: expected the breaker to trip, got {:?}", f.outcome),
     };
-    assert_eq!(failure.outcome(), Outcome::Fatal, "{bad:?}");
+    assert_eq!(failure.outcome(), ExitStatus::Fatal, "{bad:?}");
     assert_eq!(failure.code(), 1);
     match failure {
         Error::Breaker { why, .. } => assert!(why.contains(cause), "{bad:?}: {why}"),
@@ -732,7 +732,7 @@ async fn a_signed_sync_answer_without_a_result_code_is_never_final() {
     let addr = signed_server(|| json!({})).await;
     let run = whole_run(addr, RunMode::Submit).await;
     let finished = run.result.as_ref().unwrap();
-    assert_eq!(finished.outcome, Outcome::JobErrors);
+    assert_eq!(finished.outcome, ExitStatus::JobErrors);
     for job in run.jobs() {
         assert_eq!(job.state, JobState::GaveUp, "{job:?}");
         assert_eq!(job.result_code, None);
@@ -752,7 +752,7 @@ async fn a_signed_complete_status_without_a_result_is_never_final() {
     let addr = signed_server(|| json!({"job_complete": true, "code": "2302"})).await;
     let run = whole_run(addr, RunMode::Poll).await;
     let finished = run.result.as_ref().unwrap();
-    assert_eq!(finished.outcome, Outcome::JobErrors);
+    assert_eq!(finished.outcome, ExitStatus::JobErrors);
     for job in run.jobs() {
         assert_eq!(job.state, JobState::GaveUp, "{job:?}");
         assert_eq!(job.result_code, None);

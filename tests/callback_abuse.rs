@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
 use smile_recon::engine::callbacks::MAX_CALLBACK_BYTES;
-use smile_recon::exit::{Error, Outcome};
+use smile_recon::exit::{Error, ExitStatus};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -407,7 +407,7 @@ async fn the_receiver_refuses_abuse_and_records_each_result_once() {
         );
     }
     let (finished, jobs) = run.finished(Duration::from_secs(30)).await;
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, ExitStatus::Success);
     // job 0 included: it holds the genuine 1020, not the forged 1022 sent first
     for job in &jobs {
         assert_eq!(job.state, JobState::Done, "{job:?}");
@@ -471,7 +471,7 @@ async fn a_flood_of_5000_callbacks_loses_none() {
     assert_eq!(run.callback_events(), JOBS as u64);
 
     let (finished, jobs) = run.finished(Duration::from_secs(60)).await;
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, ExitStatus::Success);
     assert_eq!(jobs.len(), JOBS);
     let mut by_code = BTreeMap::<String, usize>::new();
     for job in &jobs {

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 use smile_recon::api::{ApiKey, Credentials, SubmitEndpoint};
-use smile_recon::exit::{Error, Outcome};
+use smile_recon::exit::{Error, ExitStatus};
 use smile_recon::job_spec::RunMode;
 use smile_recon::manifest::ManifestSource;
 use smile_recon::runner::{self, Finished, Invocation, Layer, ProgressMode, Target};
@@ -404,7 +404,7 @@ async fn a_slow_client_does_not_hold_a_finished_run() {
         .unwrap()
         .unwrap_or_else(|f| panic!("{f}"));
     let to_exit = last_job.elapsed();
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, ExitStatus::Success);
     assert!(to_exit < Duration::from_secs(5), "{to_exit:?}");
     for (i, j) in read_jobs(&db).iter().enumerate() {
         assert_eq!(j.result_code.as_deref(), Some(genuine(i)), "{j:?}");
@@ -632,7 +632,7 @@ async fn job_status_confirms_or_overrules_a_callbacks_claim() {
         .expect("the run did not end")
         .unwrap()
         .unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(finished.outcome, Outcome::Success);
+    assert_eq!(finished.outcome, ExitStatus::Success);
     for (i, j) in read_jobs(&db).iter().enumerate() {
         assert_eq!(j.state, JobState::Done, "{j:?}");
         assert_eq!(j.result_code.as_deref(), Some(genuine(i)), "{j:?}");

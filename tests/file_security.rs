@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::batch::{self, Batch};
 use smile_recon::api::SubmitEndpoint;
-use smile_recon::exit::{Error, Outcome};
+use smile_recon::exit::{Error, ExitStatus};
 use smile_recon::job_spec::RunMode;
 use smile_recon::report::{self, Format, ReportOptions};
 use smile_recon::runner::{self, Layer, Target};
@@ -163,7 +163,7 @@ async fn a_linked_db_is_refused_before_anything_is_sent() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert_eq!(refused.outcome(), ExitStatus::Fatal);
     assert!(matches!(refused, Error::Store(_)), "{refused:?}");
     assert!(refused.to_string().contains("symbolic link"), "{}", refused);
     assert_eq!(b.sandbox.stats().total_requests, 0);
@@ -179,7 +179,7 @@ async fn a_database_others_can_write_is_refused_with_how_to_fix_it() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert_eq!(refused.outcome(), ExitStatus::Fatal);
     assert!(matches!(refused, Error::Store(_)), "{refused:?}");
     assert!(
         refused.to_string().contains("writable by group and others")

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::batch;
 use smile_recon::api::SubmitEndpoint;
-use smile_recon::exit::{Error, Outcome};
+use smile_recon::exit::{Error, ExitStatus};
 use smile_recon::job_spec::RunMode;
 use smile_recon::runner::{self, Layer, Target};
 use smile_recon::sandbox::Faults;
@@ -24,7 +24,7 @@ async fn a_changed_manifest_is_refused_on_resume() {
             .await
             .unwrap_err();
     assert!(matches!(stopped, Error::Breaker { .. }), "{stopped:?}");
-    assert_eq!(stopped.outcome(), Outcome::Fatal);
+    assert_eq!(stopped.outcome(), ExitStatus::Fatal);
 
     // One byte more in the manifest: resume refuses, naming the file.
     let mut text = std::fs::read_to_string(&b.manifest).unwrap();
@@ -34,7 +34,7 @@ async fn a_changed_manifest_is_refused_on_resume() {
     let mut request = b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify));
     request.target = Target::Resume(None);
     let refused = runner::execute(request).await.unwrap_err();
-    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert_eq!(refused.outcome(), ExitStatus::Fatal);
     match &refused {
         Error::ManifestChanged {
             manifest,
@@ -66,7 +66,7 @@ async fn a_wrong_key_trips_the_breaker_after_a_handful_of_requests() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(failure.outcome(), Outcome::Fatal);
+    assert_eq!(failure.outcome(), ExitStatus::Fatal);
     match &failure {
         Error::Breaker { why, .. } => assert!(why.contains("2205"), "{why}"),
         other => panic!("expected the breaker, got {other:?}"),
@@ -99,7 +99,7 @@ async fn a_second_process_on_the_same_database_is_refused() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome(), Outcome::Fatal);
+    assert_eq!(refused.outcome(), ExitStatus::Fatal);
     match &refused {
         Error::Store(StoreError::Locked { pid, .. }) => {
             assert_eq!(pid, &std::process::id().to_string())
@@ -169,7 +169,7 @@ async fn an_unfinished_run_keeps_its_endpoint() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::Verify)))
             .await
             .unwrap_err();
-    assert_eq!(stopped.outcome(), Outcome::Fatal);
+    assert_eq!(stopped.outcome(), ExitStatus::Fatal);
     std::fs::write(&b.key_file, common::KEY).unwrap();
     // The same manifest again with another endpoint: refused, nothing sent.
     let before = b.sandbox.stats().total_requests;
@@ -177,7 +177,7 @@ async fn an_unfinished_run_keeps_its_endpoint() {
         runner::execute(b.request(RunMode::Submit, b.submit_flags(SubmitEndpoint::VerifyAsync)))
             .await
             .unwrap_err();
-    assert_eq!(refused.outcome(), Outcome::Usage);
+    assert_eq!(refused.outcome(), ExitStatus::Usage);
     match &refused {
         Error::EndpointChanged { started, now, .. } => {
             assert_eq!((started.as_str(), *now), ("verify", "verify-async"))

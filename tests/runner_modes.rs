@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::batch::{self, Batch};
 use smile_recon::api::SubmitEndpoint;
-use smile_recon::exit::Outcome;
+use smile_recon::exit::ExitStatus;
 use smile_recon::job_spec::RunMode;
 use smile_recon::sandbox::{Faults, Outage};
 
@@ -36,7 +36,7 @@ async fn submit(endpoint: SubmitEndpoint, faults: Faults, seed: u64) -> Batch {
         _ => batch::assert_matches_manifest(&batch, finished.run_id),
     }
     // Rows refused before sending (ID number format) end invalid: exit 3 says so.
-    assert_eq!(finished.outcome, Outcome::JobErrors);
+    assert_eq!(finished.outcome, ExitStatus::JobErrors);
     let stats = batch.sandbox.stats();
     let twice: Vec<_> = stats
         .accepted_by_job_id

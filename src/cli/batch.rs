@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::exit::{Error, FailOn, Outcome};
+use crate::exit::{Error, ExitStatus, FailOn};
 use crate::job_spec::{JobSpec, RunMode};
 use crate::manifest::ManifestSource;
 use crate::runner::{self, Invocation, Layer, ProgressMode, Target};
@@ -91,10 +91,10 @@ fn ready_db_folder(db: &Path, from: &str) -> Result<(), Error> {
     })
 }
 
-async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome, Error> {
+async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<ExitStatus, Error> {
     let db = request.db.clone();
     let finished = runner::execute(request).await?;
-    if finished.outcome == Outcome::Interrupted {
+    if finished.outcome == ExitStatus::Interrupted {
         return Ok(finished.outcome);
     }
     let judged = super::report::after_run_counted(&db, &finished, reports);
@@ -133,19 +133,19 @@ async fn execute(request: Invocation, reports: &RunReportArgs) -> Result<Outcome
 }
 
 /// The rule that set the exit code, for the summary's last line.
-fn exit_reason(outcome: Outcome, discrepancies: Option<u64>, fail_on: FailOn) -> String {
+fn exit_reason(outcome: ExitStatus, discrepancies: Option<u64>, fail_on: FailOn) -> String {
     let code = outcome.code();
     let rule = format!("--fail-on {}", fail_on.as_str());
     match outcome {
-        Outcome::Success if fail_on == FailOn::None => {
+        ExitStatus::Success if fail_on == FailOn::None => {
             format!("exit {code}: the run finished ({rule}: findings do not fail it)")
         }
-        Outcome::Success => format!("exit {code}: every job final, none in error ({rule})"),
-        Outcome::JobErrors => format!(
+        ExitStatus::Success => format!("exit {code}: every job final, none in error ({rule})"),
+        ExitStatus::JobErrors => format!(
             "exit {code}: some jobs ended failed, gave_up or invalid ({rule}; `--fail-on none` \
              accepts them)"
         ),
-        Outcome::Discrepancies => format!(
+        ExitStatus::Discrepancies => format!(
             "exit {code}: {} jobs disagree with the manifest's expectations ({rule})",
             discrepancies.unwrap_or(0)
         ),
@@ -153,7 +153,7 @@ fn exit_reason(outcome: Outcome, discrepancies: Option<u64>, fail_on: FailOn) ->
     }
 }
 
-pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
+pub async fn run(args: RunArgs) -> Result<ExitStatus, Error> {
     let common = super::flags::common(&args.api, &args.limits, &args.output);
     let flags = super::flags::identity(&args.identity, &args.report, common);
     let (db, from) = spec_db(args.store.db, &args.spec)?;
@@ -172,7 +172,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome, Error> {
     .await
 }
 
-pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
+pub async fn submit(args: SubmitArgs) -> Result<ExitStatus, Error> {
     let flags = super::flags::submit(&args);
     ready_db_folder(&args.store.db, &db_origin(&args.store.db))?;
     execute(
@@ -192,7 +192,7 @@ pub async fn submit(args: SubmitArgs) -> Result<Outcome, Error> {
     .await
 }
 
-pub async fn poll(args: PollArgs) -> Result<Outcome, Error> {
+pub async fn poll(args: PollArgs) -> Result<ExitStatus, Error> {
     let flags = super::flags::poll(&args);
     ready_db_folder(&args.store.db, &db_origin(&args.store.db))?;
     execute(
@@ -212,7 +212,7 @@ pub async fn poll(args: PollArgs) -> Result<Outcome, Error> {
     .await
 }
 
-pub async fn resume(args: ResumeArgs) -> Result<Outcome, Error> {
+pub async fn resume(args: ResumeArgs) -> Result<ExitStatus, Error> {
     execute(
         request(
             "resume",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 
 use crate::api::{ApiKey, Category, SubmitEndpoint};
-use crate::exit::{Error, Outcome, fatal};
+use crate::exit::{Error, ExitStatus, fatal};
 use crate::job_spec::RunMode;
 use crate::manifest::{ExpectedStatus, ManifestSource};
 use crate::report::{Format, ReportOptions};
@@ -109,7 +109,7 @@ fn write_poll_manifest(
     Ok((rows, planted))
 }
 
-pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
+pub async fn run(args: DemoArgs) -> Result<ExitStatus, Error> {
     let started = Instant::now();
     let (db, progress) = prepare(&args)?;
     let dir = &args.dir;
@@ -149,8 +149,8 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         },
     ))
     .await?;
-    if submit.outcome == Outcome::Interrupted {
-        return Ok(Outcome::Interrupted);
+    if submit.outcome == ExitStatus::Interrupted {
+        return Ok(ExitStatus::Interrupted);
     }
     write_reports(&db, submit.run_id, &dir.join("reverify"))?;
 
@@ -171,13 +171,13 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         },
     ))
     .await?;
-    if poll.outcome == Outcome::Interrupted {
-        return Ok(Outcome::Interrupted);
+    if poll.outcome == ExitStatus::Interrupted {
+        return Ok(ExitStatus::Interrupted);
     }
     let summary = write_reports(&db, poll.run_id, &dir.join("reconcile"))?;
     let cron = super::report::apply_fail_on(poll.outcome, &summary, FailOn::Discrepancies);
     print_end(&sandbox.stats(), started, dir, cron);
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 /// The flags checked, logging set up, the demo's folder made and its old database removed.
@@ -265,7 +265,7 @@ fn write_reports(db: &Path, run_id: i64, out: &Path) -> Result<crate::report::Su
 }
 
 /// What the sandbox saw, and where the reconciliation report is.
-fn print_end(stats: &sandbox::Stats, started: Instant, dir: &Path, cron: Outcome) {
+fn print_end(stats: &sandbox::Stats, started: Instant, dir: &Path, cron: ExitStatus) {
     println!(
         "\nsandbox saw {} requests ({} HTTP 500s injected), delivered {} callbacks and dropped \
          {}; no job_id accepted twice: {}",

@@ -4,14 +4,14 @@ use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
 
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 use crate::report::Pii;
 use crate::report::export::{self, ExportFormat};
 use crate::store::{JobState, Store};
 
 use super::args::{ExportArgs, ExportFormatArg};
 
-pub fn run(args: ExportArgs) -> Result<Outcome, Error> {
+pub fn run(args: ExportArgs) -> Result<ExitStatus, Error> {
     if !args.store.db.exists() {
         return Err(Error::fatal(format!(
             "{}: no such database (pass --db PATH)",
@@ -50,9 +50,9 @@ pub fn run(args: ExportArgs) -> Result<Outcome, Error> {
         .and_then(|()| out.flush().map_err(|e| fatal(format!("stdout: {e}"))));
     match flushed {
         // `export ... | head -1`: the reader has what it wanted; a quiet, successful end.
-        Err(_) if closed.get() => Ok(Outcome::Success),
+        Err(_) if closed.get() => Ok(ExitStatus::Success),
         Err(e) => Err(e),
-        Ok(()) => Ok(Outcome::Success),
+        Ok(()) => Ok(ExitStatus::Success),
     }
 }
 

@@ -18,7 +18,7 @@ mod validate;
 use std::io::Write;
 
 use crate::api::signature;
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 
 pub use args::{Cli, Command};
 
@@ -49,7 +49,7 @@ fn is_db_arg(e: &clap::Error) -> bool {
 }
 
 /// Runs one command to its outcome. Errors are printed here, once, without secrets.
-pub async fn run(cli: Cli) -> Outcome {
+pub async fn run(cli: Cli) -> ExitStatus {
     let result = match cli.command {
         Command::Sign(args) => sign(&args),
         Command::Run(args) => batch::run(args).await,
@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> Outcome {
 }
 
 /// `completions SHELL`: the completion script on stdout.
-fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
+fn completions(shell: clap_complete::Shell) -> Result<ExitStatus, Error> {
     let mut command = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "smile-recon", &mut out);
@@ -92,7 +92,7 @@ fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
 }
 
 /// `man`: the man page (roff) on stdout, the subcommands included.
-fn man() -> Result<Outcome, Error> {
+fn man() -> Result<ExitStatus, Error> {
     let command = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     let page = clap_mangen::Man::new(command.clone());
@@ -117,17 +117,17 @@ fn man() -> Result<Outcome, Error> {
     write_stdout(&out)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Outcome, Error> {
+fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::fatal(format!("cannot write to stdout: {e}")))?;
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 /// `sign`: the signature alone on stdout; a generated timestamp on stderr.
-fn sign(args: &args::SignArgs) -> Result<Outcome, Error> {
+fn sign(args: &args::SignArgs) -> Result<ExitStatus, Error> {
     let credentials = crate::config::credentials::credentials(
         args.partner_id.as_deref(),
         args.api_key_file.as_deref(),
@@ -143,5 +143,5 @@ fn sign(args: &args::SignArgs) -> Result<Outcome, Error> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", credentials.sign(&timestamp))
         .map_err(|e| Error::fatal(format!("cannot write to stdout: {e}")))?;
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }

@@ -1,13 +1,13 @@
 //! `runs prune --older-than D`: old runs that are over go with their jobs, events and
 //! executions, and the database gives the space back.
 
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 use crate::store::{self, DbLock, PruneCounts, PrunePlan, RunSummary, Store};
 
 use super::args::PruneArgs;
 use super::runs::{cutoff_ms, fatal, no_database, short_time};
 
-pub fn run(args: &PruneArgs) -> Result<Outcome, Error> {
+pub fn run(args: &PruneArgs) -> Result<ExitStatus, Error> {
     let db = &args.store.db;
     if !db.exists() {
         return Err(no_database(db));
@@ -35,11 +35,11 @@ pub fn run(args: &PruneArgs) -> Result<Outcome, Error> {
     println!("{}", deleted_line(&counts));
     print_kept(&plan);
     println!("database: {before} bytes before, {after} bytes after");
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 /// What a prune would delete, read without the lock and without writing anything.
-fn dry_run(db: &std::path::Path, cutoff: i64) -> Result<Outcome, Error> {
+fn dry_run(db: &std::path::Path, cutoff: i64) -> Result<ExitStatus, Error> {
     // Before any connection is opened (see `lock::probe`).
     let probe = store::lock::probe(db).map_err(fatal)?;
     let store = Store::open_read_only(db).map_err(fatal)?;
@@ -57,7 +57,7 @@ fn dry_run(db: &std::path::Path, cutoff: i64) -> Result<Outcome, Error> {
     );
     print_kept(&plan);
     println!("database: {} bytes", store::bytes_on_disk(store.path()));
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 fn job_count(summary: &RunSummary) -> u64 {

@@ -2,21 +2,23 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::{Error, FailOn, Outcome, fatal};
+use crate::exit::{Error, ExitStatus, FailOn, fatal};
 use crate::report::{self, Format, ReportOptions, Summary};
 use crate::store::{JobState, Store};
 
 use super::args::{ReportArgs, RunReportArgs};
 
 /// The exit code a finished run gets once its findings are known.
-pub fn apply_fail_on(outcome: Outcome, summary: &Summary, fail_on: FailOn) -> Outcome {
-    if !matches!(outcome, Outcome::Success | Outcome::JobErrors) {
+pub fn apply_fail_on(outcome: ExitStatus, summary: &Summary, fail_on: FailOn) -> ExitStatus {
+    if !matches!(outcome, ExitStatus::Success | ExitStatus::JobErrors) {
         return outcome;
     }
     match fail_on {
-        FailOn::None => Outcome::Success,
+        FailOn::None => ExitStatus::Success,
         FailOn::Errors => outcome,
-        FailOn::Discrepancies if summary.reconciliation.discrepancies > 0 => Outcome::Discrepancies,
+        FailOn::Discrepancies if summary.reconciliation.discrepancies > 0 => {
+            ExitStatus::Discrepancies
+        }
         FailOn::Discrepancies => outcome,
     }
 }
@@ -46,7 +48,7 @@ pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary,
 }
 
 /// `report`.
-pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
+pub fn run(args: ReportArgs) -> Result<ExitStatus, Error> {
     if !args.store.db.exists() {
         return Err(Error::fatal(format!(
             "{}: no such database (pass --db PATH)",
@@ -81,9 +83,9 @@ pub fn run(args: ReportArgs) -> Result<Outcome, Error> {
         .filter_map(|s| summary.totals.by_state.get(s.as_str()))
         .sum::<u64>();
     let outcome = if errors > 0 {
-        Outcome::JobErrors
+        ExitStatus::JobErrors
     } else {
-        Outcome::Success
+        ExitStatus::Success
     };
     Ok(apply_fail_on(outcome, &summary, args.fail_on.into()))
 }
@@ -96,7 +98,7 @@ pub fn after_run_counted(
     db: &Path,
     finished: &crate::runner::Finished,
     args: &RunReportArgs,
-) -> Result<(Outcome, Option<u64>), Error> {
+) -> Result<(ExitStatus, Option<u64>), Error> {
     let spec = finished.report.as_ref();
     let fail_on = finished.fail_on;
     let out: Option<PathBuf> = spec.map(|r| r.out.clone());

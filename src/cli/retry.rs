@@ -2,7 +2,7 @@
 //! `Store::retry_jobs` for which keep their job_id), records it as an execution of the
 //! run, then continues the run exactly as `resume --run ID`.
 
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 use crate::store::{DbLock, JobState, RetryCounts, RunMode, RunRecord, RunStatus, Store};
 
 use super::args::{LogFormat, ResumeArgs, RetryArgs};
@@ -31,7 +31,7 @@ fn states(names: &[String]) -> Result<Vec<JobState>, Error> {
     Ok(states)
 }
 
-pub async fn run(args: RetryArgs) -> Result<Outcome, Error> {
+pub async fn run(args: RetryArgs) -> Result<ExitStatus, Error> {
     let states = states(&args.state)?;
     let db = &args.store.db;
     if !db.exists() {

@@ -1,11 +1,11 @@
 //! `runs`: the list of runs, and `runs abandon ID` (`runs prune` is in `prune.rs`).
 
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 use crate::store::{self, DbLock, JobState, RunStatus, RunSummary, Store};
 
 use super::args::{AbandonArgs, RunsAction, RunsArgs};
 
-pub fn run(args: RunsArgs) -> Result<Outcome, Error> {
+pub fn run(args: RunsArgs) -> Result<ExitStatus, Error> {
     match args.action {
         Some(RunsAction::Abandon(abandon_args)) => abandon(&abandon_args),
         Some(RunsAction::Prune(prune_args)) => super::prune::run(&prune_args),
@@ -27,7 +27,7 @@ pub(super) fn no_database(db: &std::path::Path) -> Error {
 /// `runs abandon ID`: the run is kept with its jobs and events and never resumed. Needs
 /// the database lock (no run may be being worked), so it is refused while a process holds
 /// the database.
-fn abandon(args: &AbandonArgs) -> Result<Outcome, Error> {
+fn abandon(args: &AbandonArgs) -> Result<ExitStatus, Error> {
     let db = &args.store.db;
     if !db.exists() {
         return Err(no_database(db));
@@ -42,7 +42,7 @@ fn abandon(args: &AbandonArgs) -> Result<Outcome, Error> {
     match run.status {
         RunStatus::Abandoned => {
             println!("run {} was already abandoned", run.id);
-            return Ok(Outcome::Success);
+            return Ok(ExitStatus::Success);
         }
         RunStatus::Finished => {
             return Err(Error::usage(format!(
@@ -65,13 +65,13 @@ fn abandon(args: &AbandonArgs) -> Result<Outcome, Error> {
             .values()
             .sum::<u64>()
     );
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 /// One line per run with its counts per state, started and finished times; filtered by
 /// name, status and start time; `--json` for scripts. A run stored `running` whose
 /// process is gone is shown `interrupted`.
-fn list(args: &RunsArgs) -> Result<Outcome, Error> {
+fn list(args: &RunsArgs) -> Result<ExitStatus, Error> {
     if !args.store.db.exists() {
         return Err(no_database(&args.store.db));
     }
@@ -109,7 +109,7 @@ fn list(args: &RunsArgs) -> Result<Outcome, Error> {
     } else {
         print_table(&runs);
     }
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 fn json_line(summary: &RunSummary) -> serde_json::Value {

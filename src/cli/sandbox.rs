@@ -7,14 +7,14 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::api::ApiKey;
-use crate::exit::{Error, Outcome, fatal};
+use crate::exit::{Error, ExitStatus, fatal};
 use crate::sandbox::{self, Faults, Mix, Outage, Registry, SandboxConfig};
 
 use super::args::{GenerateArgs, SandboxArgs, SandboxCommand};
 use crate::config::check::seconds_within;
 use crate::config::credentials::{self, API_KEY_ENV};
 
-pub async fn run(args: SandboxArgs) -> Result<Outcome, Error> {
+pub async fn run(args: SandboxArgs) -> Result<ExitStatus, Error> {
     match &args.command {
         Some(SandboxCommand::Generate(g)) => generate(g),
         None => serve(&args).await,
@@ -184,7 +184,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     })
 }
 
-async fn serve(args: &SandboxArgs) -> Result<Outcome, Error> {
+async fn serve(args: &SandboxArgs) -> Result<ExitStatus, Error> {
     let (config, demo) = config(args)?;
     let people = config.registry.len();
     let preloaded = config.preload.len();
@@ -220,7 +220,7 @@ async fn serve(args: &SandboxArgs) -> Result<Outcome, Error> {
         stats.accepted_submissions,
         stats.duplicate_rejections
     );
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 /// Ctrl-C, or SIGTERM (what `kill` and CI send). Installed before the address is
@@ -256,7 +256,7 @@ fn jobs_path(manifest: &Path) -> PathBuf {
     manifest.with_file_name(format!("{stem}.jobs.csv"))
 }
 
-fn generate(args: &GenerateArgs) -> Result<Outcome, Error> {
+fn generate(args: &GenerateArgs) -> Result<ExitStatus, Error> {
     let mix: Mix = args
         .mix
         .parse()
@@ -307,7 +307,7 @@ fn generate(args: &GenerateArgs) -> Result<Outcome, Error> {
     }
     let summary: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
     eprintln!("expected result codes: {}", summary.join(", "));
-    Ok(Outcome::Success)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::api::id_types::{IdTypes, UnknownIdTypes};
 use crate::config::Layer;
 use crate::config::declare::DEFAULT_RATE;
 use crate::engine::callbacks::CallbackConfirm;
-use crate::exit::{Error, Outcome};
+use crate::exit::{Error, ExitStatus};
 use crate::job_spec::{JobSpec, RunMode};
 use crate::manifest::{self, ManifestSource, ReadError, Row, RowBody, RowError, RowKind};
 
@@ -143,7 +143,7 @@ fn target(args: &ValidateArgs) -> Result<Target, Error> {
     })
 }
 
-pub fn run(args: ValidateArgs) -> Result<Outcome, Error> {
+pub fn run(args: ValidateArgs) -> Result<ExitStatus, Error> {
     let target = target(&args)?;
     let kind = match target.mode {
         RunMode::Submit => RowKind::Verify,
@@ -168,9 +168,9 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Error> {
         print!("{}", text(&target, &check, seconds));
     }
     Ok(if check.clean() {
-        Outcome::Success
+        ExitStatus::Success
     } else {
-        Outcome::JobErrors
+        ExitStatus::JobErrors
     })
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::api::{self, SmileClient};
 use crate::config::{Settings, credentials};
 use crate::engine::{self, Backoff, EngineConfig, EngineEnd, EngineError, Stop, Tally};
-use crate::exit::{Error, FailOn, Outcome};
+use crate::exit::{Error, ExitStatus, FailOn};
 use crate::job_spec::{JobSpec, ReportSpec, RunMode};
 use crate::manifest::{self, ManifestSource, RowKind};
 use crate::store::{DbLock, JobState, NewRun, RunRecord, RunStatus, Store};
@@ -67,7 +67,7 @@ pub struct Invocation {
 #[derive(Clone, Debug)]
 pub struct Finished {
     pub run_id: i64,
-    pub outcome: Outcome,
+    pub outcome: ExitStatus,
     pub report: Option<crate::job_spec::ReportSpec>,
     /// The metrics file's last figures (`--metrics-file`), rewritten with the final exit
     /// code once the reports have judged it.
@@ -552,7 +552,7 @@ fn close(db: &std::path::Path, mut ran: Ran, started: Instant) -> Result<Finishe
     if let Some(error) = error {
         return Err(error);
     }
-    if outcome == Outcome::Interrupted {
+    if outcome == ExitStatus::Interrupted {
         let text = format!(
             "run {run_id} interrupted; `{}` continues it",
             identity::resume_command(db, run_id)
@@ -575,21 +575,21 @@ fn outcome_of(
     failed: bool,
     interrupted: bool,
     counts: &std::collections::BTreeMap<JobState, u64>,
-) -> Outcome {
+) -> ExitStatus {
     if failed {
-        return Outcome::Fatal;
+        return ExitStatus::Fatal;
     }
     if interrupted {
-        return Outcome::Interrupted;
+        return ExitStatus::Interrupted;
     }
     let errors: u64 = [JobState::Failed, JobState::GaveUp, JobState::Invalid]
         .iter()
         .filter_map(|s| counts.get(s))
         .sum();
     if errors > 0 {
-        Outcome::JobErrors
+        ExitStatus::JobErrors
     } else {
-        Outcome::Success
+        ExitStatus::Success
     }
 }
 

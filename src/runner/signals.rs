@@ -5,7 +5,7 @@
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::exit::Outcome;
+use crate::exit::ExitStatus;
 
 /// The next delivery of `s`; never, when the handler could not be installed.
 pub async fn recv_or_never(s: &mut Option<Signal>) {
@@ -41,7 +41,7 @@ pub fn listen(resume: String) -> watch::Receiver<bool> {
                 let _ = tx.send(true);
             } else {
                 crate::log::say(false, &format!("stopped; `{resume}` continues the run"));
-                std::process::exit(i32::from(Outcome::Interrupted.code()));
+                std::process::exit(i32::from(ExitStatus::Interrupted.code()));
             }
         }
     });
