@@ -160,7 +160,7 @@ pub fn run(args: ValidateArgs) -> Result<ExitStatus, Error> {
         Err(ReadError::Manifest(e)) => return Err(Error::fatal(e.to_string())),
         Err(ReadError::Sink(never)) => match never {},
     }
-    let requests = check.sendable as u64 * target.per_row;
+    let requests = check.sendable * target.per_row;
     let seconds = target.rate.map(|r| requests as f64 / r);
     if args.json {
         println!("{}", json(&target, &check, seconds));
@@ -207,7 +207,7 @@ fn json(target: &Target, check: &Check, seconds: Option<f64>) -> serde_json::Val
         "invalid_rows": invalid,
         "duplicates": duplicates,
         "rate": target.rate,
-        "requests": check.sendable as u64 * target.per_row,
+        "requests": check.sendable * target.per_row,
         "requests_per_row": target.per_row,
         "seconds": seconds.map(|s| s.ceil()),
     })
@@ -254,12 +254,12 @@ fn text(target: &Target, check: &Check, seconds: Option<f64>) -> String {
         (Some(rate), Some(s)) => format!(
             "time at {rate} requests/s: {} for {} requests (at least: {})\n",
             duration_text(s),
-            check.sendable as u64 * target.per_row,
+            check.sendable * target.per_row,
             per_row_text(target.per_row)
         ),
         _ => format!(
             "no rate limit (--rate 0): {} requests as fast as the API answers\n",
-            check.sendable as u64 * target.per_row
+            check.sendable * target.per_row
         ),
     });
     out
