@@ -4,30 +4,13 @@
 
 mod common;
 
+use common::cli::{smile_recon, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::batch;
 use smile_recon::sandbox::Faults;
-
-fn smile_recon(args: &[&str], key: &str, cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
-        .args(args)
-        .current_dir(cwd)
-        .env("SMILE_API_KEY", key)
-        .env("SMILE_PARTNER_ID", common::PARTNER)
-        .env_remove("SMILE_RECON_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfinished_spec_resumes_when_run_again() {

@@ -4,31 +4,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use common::cli::{smile_recon, text};
+
+use std::process::Output;
 
 use common::batch;
 use smile_recon::sandbox::Faults;
 use smile_recon::store::{DbLock, RunStatus, Store};
-
-fn smile_recon(args: &[&str], key: &str, cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
-        .args(args)
-        .current_dir(cwd)
-        .env("SMILE_API_KEY", key)
-        .env("SMILE_PARTNER_ID", common::PARTNER)
-        .env_remove("SMILE_RECON_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn status_of(listing: &Output, run: i64) -> String {
     let v: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();

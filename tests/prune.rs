@@ -4,33 +4,14 @@
 
 mod common;
 
+use common::cli::{smile_recon, text};
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::batch;
 use smile_recon::sandbox::Faults;
 use smile_recon::store::DbLock;
-
-fn smile_recon(args: &[&str], key: &str, cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
-        .args(args)
-        .current_dir(cwd)
-        .env("SMILE_API_KEY", key)
-        .env("SMILE_PARTNER_ID", common::PARTNER)
-        .env_remove("SMILE_RECON_LOG")
-        .env_remove("SMILE_RECON_DB")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Every table that holds a run's rows, with the column naming the run.
 const TABLES: [(&str, &str); 5] = [

@@ -5,31 +5,14 @@
 
 mod common;
 
+use common::cli::{run as smile_recon, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::batch;
 use smile_recon::sandbox::{Faults, RunningSandbox};
 use smile_recon::store::{JobState, Store};
-
-fn smile_recon(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
-        .args(args)
-        .current_dir(cwd)
-        .env("SMILE_API_KEY", common::KEY)
-        .env("SMILE_PARTNER_ID", common::PARTNER)
-        .env_remove("SMILE_RECON_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn submit(sandbox: &RunningSandbox, cwd: &Path, max_attempts: &str) -> Output {
     smile_recon(

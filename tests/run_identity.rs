@@ -5,34 +5,15 @@
 
 mod common;
 
+use common::cli::{run as smile_recon, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::batch;
 use smile_recon::job_spec::RunMode;
 use smile_recon::runner::{self, Layer, Target};
 use smile_recon::sandbox::Faults;
 use smile_recon::store::{RunStatus, Store};
-
-fn smile_recon(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smile-recon"))
-        .args(args)
-        .current_dir(cwd)
-        .env("SMILE_API_KEY", common::KEY)
-        .env("SMILE_PARTNER_ID", common::PARTNER)
-        .env_remove("SMILE_RECON_LOG")
-        .env_remove("SMILE_RECON_DB")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn job_ids(db: &Path, run: i64) -> Vec<String> {
     let store = Store::open_read_only(db).unwrap();

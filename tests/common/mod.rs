@@ -201,6 +201,7 @@ pub async fn wait_complete(
     }
 }
 pub mod batch;
+pub mod cli;
 
 /// `n` deterministic moments (ms after a child starts) in `from..from + span`, for the
 /// kill -9 tests: a seeded LCG, so a failing run can be replayed.
