@@ -95,7 +95,7 @@ pub struct ApiArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Requests per second, across all workers; 0 for no limit [default: 10].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::flags::parse_rate)]
     pub rate: Option<f64>,
     /// Requests allowed at once above the steady rate [default: 5].
     #[arg(long, value_name = "N")]
@@ -595,7 +595,7 @@ pub struct ValidateArgs {
     pub mode: Option<ModeArg>,
     /// Requests per second the run will use, for the time it takes (0: no limit)
     /// [default: the spec's, else 10].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::flags::parse_rate)]
     pub rate: Option<f64>,
     /// A row whose id type the built-in table does not know: refuse it (invalid) or
     /// allow it [default: the spec's, else refuse].

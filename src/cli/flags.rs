@@ -100,6 +100,24 @@ impl From<FailOn> for crate::exit::FailOn {
     }
 }
 
+/// `--rate`: a number, where only a written zero means "no limit": a tiny rate that
+/// reads as 0.0 (`1e-400`) is refused rather than taken as unlimited. The range itself is
+/// the declared setting's check.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of requests per second"))?;
+    let mantissa = text.trim().split(['e', 'E']).next().unwrap_or_default();
+    let written_zero = !mantissa.chars().any(|c| c.is_ascii_digit() && c != '0');
+    if rate == 0.0 && !written_zero {
+        return Err(format!(
+            "{text} is too small to be a rate (it would read as 0, which means no limit)"
+        ));
+    }
+    Ok(rate)
+}
+
 /// `--callback-confirm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CallbackConfirmArg {
@@ -181,6 +199,16 @@ impl From<UnknownIdTypesArg> for UnknownIdTypes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_written_zero_is_no_limit() {
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        assert_eq!(parse_rate("0.0e5"), Ok(0.0));
+        assert_eq!(parse_rate(" 2.5 "), Ok(2.5));
+        assert!(parse_rate("1e-400").is_err());
+        assert!(parse_rate("0.000e-0001").is_ok());
+        assert!(parse_rate("ten").is_err());
+    }
 
     /// The value names clap accepts are the ones a job spec and a stored run use.
     #[test]
