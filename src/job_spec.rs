@@ -127,6 +127,12 @@ impl JobSpec {
             let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
             Error::Spec(format!("{}:{at} {}", path.display(), e.message().trim()))
         })?;
+        if let Some(problem) = spec.name.as_deref().and_then(check::printable_problem) {
+            return Err(Error::usage(format!(
+                "{}: name {problem} (the spec's `name`)",
+                path.display()
+            )));
+        }
         if let Some(problem) = spec.key.as_deref().and_then(check::run_key_problem) {
             return Err(Error::usage(format!(
                 "{}: key {problem} (the spec's `key`, like --run-key)",
@@ -359,6 +365,19 @@ out = "reports"
             assert!(matches!(err, Error::Usage(_)), "{key}: {err:?}");
             let err = err.to_string();
             assert!(err.contains("nightly.toml") && err.contains("key"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_name_that_would_break_a_line_is_refused_naming_the_file_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.toml");
+        for name in ["\"evil\\nFAKE LINE\"", "\"a\\u2028b\"", "\"\\u001b[2J\""] {
+            let text = format!("mode = \"poll\"\nname = {name}\n[manifest]\npath = \"x.csv\"\n");
+            std::fs::write(&path, text).unwrap();
+            let err = JobSpec::load(&path).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{name}: {err:?}");
+            assert!(err.to_string().contains("name"), "{err}");
         }
     }
 

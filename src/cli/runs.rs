@@ -198,7 +198,11 @@ pub(super) fn cutoff_ms(flag: &str, text: &str, now: i64) -> Result<i64, String>
         's' => 1,
         _ => return Err(usage()),
     };
-    Ok(now.saturating_sub(i64::from(number) * seconds * 1000))
+    let cutoff = now.saturating_sub(i64::from(number) * seconds * 1000);
+    if cutoff < 0 {
+        return Err(format!("{flag} {text}: reaches back before 1970"));
+    }
+    Ok(cutoff)
 }
 
 fn ellipsize(s: &str, width: usize) -> String {
@@ -234,6 +238,10 @@ mod tests {
         assert!(since_ms("7w", now).is_err());
         assert!(since_ms("yesterday", now).is_err());
         assert!(since_ms("", now).is_err());
+        assert!(
+            cutoff_ms("--older-than", "99999999d", now).is_err(),
+            "before 1970"
+        );
         let refused = cutoff_ms("--older-than", "3 weeks", now).unwrap_err();
         assert!(refused.starts_with("--older-than 3 weeks:"), "{refused}");
     }

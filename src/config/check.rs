@@ -95,19 +95,41 @@ pub fn run_key_problem(key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("must not be empty (leave it out to key runs by the manifest)".into());
     }
-    if let Some(c) = key.chars().find(|c| c.is_control()) {
-        return Some(format!(
-            "must not hold control characters (found {:?})",
-            c.escape_default().to_string()
-        ));
+    if let Some(problem) = printable_problem(key) {
+        return Some(problem);
     }
-    let n = key.chars().count();
+    // `{date}` becomes a 10-character date: the limit holds for the key as it is used.
+    let n = key.replace("{date}", "YYYY-MM-DD").chars().count();
     if n > MAX_RUN_KEY_CHARS {
         return Some(format!(
             "must be at most {MAX_RUN_KEY_CHARS} characters, got {n}"
         ));
     }
     None
+}
+
+/// A character that would break the line a name is printed on, or reorder what follows
+/// it: control characters, the Unicode line and paragraph separators, and the
+/// bidirectional formatting characters.
+fn breaks_a_line(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// What makes `text` unsafe to print on one log line, if anything (used for a run's key
+/// and a job spec's name).
+pub fn printable_problem(text: &str) -> Option<String> {
+    text.chars().find(|c| breaks_a_line(*c)).map(|c| {
+        format!(
+            "must not hold control, line-separator or text-direction characters (found {:?})",
+            c.escape_unicode().to_string()
+        )
+    })
 }
 
 /// An identifying key: see [`run_key_problem`].
@@ -173,4 +195,30 @@ pub fn without_user_info(url: &str) -> String {
     let (authority, tail) = rest.split_at(end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     format!("{scheme}{host}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_names_that_would_break_a_line_are_refused() {
+        for bad in [
+            "a\nb",
+            "a\u{2028}b",
+            "\u{202e}txt",
+            "a\u{2067}b",
+            "tab\there",
+        ] {
+            assert!(run_key_problem(bad).is_some(), "{bad:?}");
+            assert!(printable_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(run_key_problem("nightly-{date}").is_none());
+        let long = format!("{}{{date}}", "k".repeat(195));
+        assert!(
+            run_key_problem(&long).is_some(),
+            "the date counts as 10 characters"
+        );
+        assert!(printable_problem("nightly é").is_none());
+    }
 }

@@ -261,11 +261,35 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// The last-success time a previous file at `path` recorded, if any.
 pub fn previous_last_success(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    use std::io::Read as _;
+    // Only a regular file of ours is read, never a link, a FIFO (an open would block) or a
+    // device, and at most 1 MiB of it.
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let mut file = open_no_follow(path).ok()?;
+    if !file.metadata().ok()?.file_type().is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    (&mut file).take(1 << 20).read_to_string(&mut text).ok()?;
     text.lines()
         .filter(|l| l.starts_with(LAST_SUCCESS))
         .find_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .filter(|v| v.is_finite())
+}
+
+/// Opens `path` for reading without following a link and without blocking on a FIFO.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 pub fn unix_now() -> f64 {
@@ -422,6 +446,25 @@ mod tests {
             last_success: Some(100.0),
             end,
         }
+    }
+
+    /// The last success is read only from a regular file: a FIFO (which would block the
+    /// run) or a link (to /dev/zero, or anything) is not read at all.
+    #[cfg(unix)]
+    #[test]
+    fn the_previous_file_is_read_only_when_it_is_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("m.prom");
+        std::fs::write(&plain, format!("{LAST_SUCCESS} 1700000000\n")).unwrap();
+        assert_eq!(previous_last_success(&plain), Some(1_700_000_000.0));
+        let link = dir.path().join("link.prom");
+        std::os::unix::fs::symlink(&plain, &link).unwrap();
+        assert_eq!(previous_last_success(&link), None);
+        let fifo = dir.path().join("fifo.prom");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(previous_last_success(&fifo), None);
     }
 
     #[test]
