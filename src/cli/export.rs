@@ -13,10 +13,7 @@ use super::args::{ExportArgs, ExportFormatArg};
 
 pub fn run(args: ExportArgs) -> Result<ExitStatus, Error> {
     if !args.store.db.exists() {
-        return Err(Error::fatal(format!(
-            "{}: no such database (pass --db PATH)",
-            args.store.db.display()
-        )));
+        return Err(super::runs::no_database(&args.store.db));
     }
     let mut states = Vec::new();
     for s in &args.state {

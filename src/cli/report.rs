@@ -50,10 +50,7 @@ pub fn write(db: &Path, run_id: i64, options: &ReportOptions) -> Result<Summary,
 /// `report`.
 pub fn run(args: ReportArgs) -> Result<ExitStatus, Error> {
     if !args.store.db.exists() {
-        return Err(Error::fatal(format!(
-            "{}: no such database (pass --db PATH)",
-            args.store.db.display()
-        )));
+        return Err(super::runs::no_database(&args.store.db));
     }
     let formats = Format::parse_list(&args.format).map_err(Error::usage)?;
     let run_id = match args.run {

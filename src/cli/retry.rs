@@ -35,10 +35,7 @@ pub async fn run(args: RetryArgs) -> Result<ExitStatus, Error> {
     let states = states(&args.state)?;
     let db = &args.store.db;
     if !db.exists() {
-        return Err(Error::fatal(format!(
-            "{}: no such database (pass --db PATH)",
-            db.display()
-        )));
+        return Err(super::runs::no_database(db));
     }
     let counts = put_back(&args, &states)?;
     announce(&args, &counts);

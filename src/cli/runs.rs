@@ -17,6 +17,7 @@ pub(super) fn fatal(e: impl std::fmt::Display) -> Error {
     Error::fatal(e.to_string())
 }
 
+/// What a command that reads a database says when there is none (it never creates one).
 pub(super) fn no_database(db: &std::path::Path) -> Error {
     Error::fatal(format!(
         "{}: no such database (pass --db PATH)",
