@@ -226,9 +226,19 @@ impl AsyncRun {
 /// A distinct fresh timestamp per call (a (timestamp, signature) pair is accepted once),
 /// as Python's SDK writes them (`+00:00`, microseconds).
 fn fresh_timestamp() -> String {
-    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let offset = chrono::Duration::microseconds(NEXT.fetch_add(1, Ordering::Relaxed));
-    (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    // Strictly increasing microseconds, so no two callbacks of a test share a timestamp
+    // (and so a signature, which covers only the timestamp): `now + a counter` did not
+    // ensure it when the clock moved between two concurrent callers.
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .map_or(now, |last| now.max(last + 1));
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
 /// The result Smile ID would POST for job `i`, signed with `key`.
