@@ -7,6 +7,8 @@
 //! receiver's bound address when no `--callback-url` is given), then plays Smile ID and
 //! an attacker against it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -223,28 +225,10 @@ impl AsyncRun {
     }
 }
 
-/// A distinct fresh timestamp per call (a (timestamp, signature) pair is accepted once),
-/// as Python's SDK writes them (`+00:00`, microseconds).
-fn fresh_timestamp() -> String {
-    // Strictly increasing microseconds, so no two callbacks of a test share a timestamp
-    // (and so a signature, which covers only the timestamp): `now + a counter` did not
-    // ensure it when the clock moved between two concurrent callers.
-    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let now = chrono::Utc::now().timestamp_micros();
-    let micros = LAST
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-            Some(now.max(last + 1))
-        })
-        .map_or(now, |last| now.max(last + 1));
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 /// The result Smile ID would POST for job `i`, signed with `key`.
 fn callback_with_key(i: usize, code: &str, key: &str) -> Value {
     let c = Credentials::new(PARTNER, ApiKey::new(key).unwrap()).unwrap();
-    let timestamp = fresh_timestamp();
+    let timestamp = common::fresh_timestamp();
     let stamp = smile_recon::api::SignedStamp {
         signature: c.sign(&timestamp),
         timestamp,

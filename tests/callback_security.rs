@@ -8,11 +8,13 @@
 //! 3. a flood of idle and slow connections, under `ulimit -n 1024`, neither exhausts file
 //!    descriptors nor memory, and the run still ends with every job's genuine result.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -213,13 +215,6 @@ async fn wait_for(db: &Path, within: Duration, what: &str, ok: impl Fn(&[JobReco
     }
 }
 
-/// A distinct fresh timestamp per call, as Python's SDK writes them (`+00:00`, micros).
-fn fresh_timestamp() -> String {
-    static NEXT: AtomicI64 = AtomicI64::new(0);
-    let offset = chrono::Duration::microseconds(NEXT.fetch_add(1, Ordering::Relaxed));
-    (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 /// A signed callback for job `i` claiming `code`, with this (timestamp, signature) pair.
 fn callback_with(i: usize, code: &str, timestamp: &str, signature: &str) -> Value {
     json!({
@@ -235,7 +230,7 @@ fn callback_with(i: usize, code: &str, timestamp: &str, signature: &str) -> Valu
 }
 
 fn callback(i: usize, code: &str) -> Value {
-    let t = fresh_timestamp();
+    let t = common::fresh_timestamp();
     let s = creds().sign(&t);
     callback_with(i, code, &t, &s)
 }
@@ -289,7 +284,7 @@ async fn replayed_stale_and_unsent_callbacks_are_refused_without_a_write() {
         "a queued job stays queued"
     );
     // The genuine callback for job 0, then its pair replayed for job 1 with a false code.
-    let t = fresh_timestamp();
+    let t = common::fresh_timestamp();
     let s = creds().sign(&t);
     assert_eq!(
         send(&http, &url, &callback_with(0, genuine(0), &t, &s)).await,

@@ -216,3 +216,23 @@ pub fn kill_points(seed: u64, n: usize, from: u64, span: u64) -> Vec<u64> {
         })
         .collect()
 }
+
+/// A distinct fresh timestamp per call (a (timestamp, signature) pair is accepted once),
+/// as Python's SDK writes them (`+00:00`, microseconds).
+pub fn fresh_timestamp() -> String {
+    // Strictly increasing microseconds, so no two callbacks of a test share a timestamp
+    // (and so a signature, which covers only the timestamp): `now + a counter` did not
+    // ensure it when the clock moved between two concurrent callers.
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = LAST
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |last| Some(now.max(last + 1)),
+        )
+        .map_or(now, |last| now.max(last + 1));
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
