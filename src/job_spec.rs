@@ -114,6 +114,24 @@ pub struct PollSpec {
 }
 
 impl JobSpec {
+    /// The spec's `name` and `key` are printed on log lines and in hints: refused (exit 2)
+    /// when they would break a line, and the key when empty or too long.
+    fn check_identity(&self, path: &Path) -> Result<(), Error> {
+        if let Some(problem) = self.name.as_deref().and_then(check::printable_problem) {
+            return Err(Error::usage(format!(
+                "{}: name {problem} (the spec's `name`)",
+                path.display()
+            )));
+        }
+        if let Some(problem) = self.key.as_deref().and_then(check::run_key_problem) {
+            return Err(Error::usage(format!(
+                "{}: key {problem} (the spec's `key`, like --run-key)",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads a spec; relative paths become absolute, relative to the spec's folder.
     pub fn load(path: &Path) -> Result<(Self, String), Error> {
         let text = std::fs::read_to_string(path)
@@ -127,18 +145,7 @@ impl JobSpec {
             let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
             Error::Spec(format!("{}:{at} {}", path.display(), e.message().trim()))
         })?;
-        if let Some(problem) = spec.name.as_deref().and_then(check::printable_problem) {
-            return Err(Error::usage(format!(
-                "{}: name {problem} (the spec's `name`)",
-                path.display()
-            )));
-        }
-        if let Some(problem) = spec.key.as_deref().and_then(check::run_key_problem) {
-            return Err(Error::usage(format!(
-                "{}: key {problem} (the spec's `key`, like --run-key)",
-                path.display()
-            )));
-        }
+        spec.check_identity(path)?;
         // Absolute, so that the paths stored with the run (and the hints printed) work
         // from any working directory.
         let dir = match path.parent() {
