@@ -377,6 +377,7 @@ async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
                     last_code: None,
                     last_error: None,
                     result: None,
+                    staged_input: None,
                     at,
                 };
                 if waiting {

@@ -692,6 +692,7 @@ async fn record(
                 last_code: code,
                 last_error: error,
                 result,
+                staged_input: None,
                 at: now,
             });
             let ops = vec![pair, event(EventOutcome::Callback), update];

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::api::codes::{self, RetryClass};
 use crate::api::models::{JobStatusResponse, SignedResult, VerifyResult};
 use crate::api::{ApiError, codes::is_credential_failure};
-use crate::store::{JobState, ResultFields, ResultSource};
+use crate::store::{JobState, ResultFields, ResultSource, pii};
 
 use super::breaker::Health;
 
@@ -221,7 +221,8 @@ pub fn stored_answer(raw: String) -> String {
 /// A confirmed result (sync answer or callback): done, failed, or to be sent again.
 pub fn after_result(signed: &SignedResult, source: ResultSource, refused: JobState) -> Next {
     let json = stored_answer(serde_json::to_string(signed).unwrap_or_default());
-    from_result(&signed.result, None, source, json, refused)
+    let personal = pii::result_holds_personal(&signed.result);
+    from_result(&signed.result, None, source, (json, personal), refused)
 }
 
 /// A confirmed job_status answer.
@@ -239,13 +240,17 @@ pub fn after_status(answer: &JobStatusResponse, refused: JobState) -> Next {
         None => serde_json::to_string(answer).unwrap_or_default(),
     });
     match answer.result.as_ref().and_then(|r| r.as_object()) {
-        Some(result) => from_result(
-            result,
-            answer.job_success,
-            ResultSource::JobStatus,
-            json,
-            refused,
-        ),
+        Some(result) => {
+            let personal =
+                pii::result_holds_personal(result) || pii::map_holds_personal(&answer.extra);
+            from_result(
+                result,
+                answer.job_success,
+                ResultSource::JobStatus,
+                (json, personal),
+                refused,
+            )
+        }
         // "Complete" without a result object: nothing to record as final; asked again
         // (counting an attempt, so a server that keeps saying it gives the job up).
         None => Next::Again {
@@ -266,7 +271,7 @@ fn from_result(
     result: &VerifyResult,
     job_success: Option<bool>,
     source: ResultSource,
-    json: String,
+    (json, personal): (String, bool),
     refused: JobState,
 ) -> Next {
     let Some(code) = result_code(result.result_code.as_deref()) else {
@@ -304,6 +309,7 @@ fn from_result(
         source,
         json,
         signature_confirmed: true,
+        personal,
     };
     match class {
         RetryClass::Final => Next::Final {

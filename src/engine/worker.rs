@@ -429,9 +429,10 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next, sent: WorkedTurn) -> JobUpdate
         last_code: None,
         last_error: None,
         result: None,
+        staged_input: None,
         at: now,
     };
-    match next {
+    let mut update = match next {
         Next::Final {
             state,
             result,
@@ -459,7 +460,12 @@ fn to_update(ctx: &Ctx, job: &DueJob, next: Next, sent: WorkedTurn) -> JobUpdate
             scheduled(ctx, job, update, wait, sent, now)
         }
         Next::ReadStatus | Next::Resubmit => base,
+    };
+    if update.state.is_final() {
+        // The writer minimises a final job from its staged row without reading it back.
+        update.staged_input = Some(job.input_json.clone());
     }
+    update
 }
 
 /// Schedules a job's next turn after `wait`, or gives it up: its attempts spent, its

@@ -276,6 +276,7 @@ mod tests {
             last_code: None,
             last_error: None,
             result: None,
+            staged_input: None,
             at: 1,
         })
     }

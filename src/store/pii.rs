@@ -11,6 +11,8 @@ use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
+use crate::api::models::VerifyResult;
+
 /// The key a minimised input carries: such a row can be reported, never sent again.
 pub const REMOVED_MARK: &str = "pii_removed";
 
@@ -150,6 +152,44 @@ fn remove_personal_fields(value: &mut Value) -> bool {
     changed
 }
 
+/// Whether an answer, as the client parsed it, may hold anything [`Minimiser::result`]
+/// would remove: a personal field outside `Actions`, or an extra partner parameter. It
+/// reads the parsed answer, so the writer parses only the answers that say yes (an
+/// Enhanced KYC record, an echoed manifest column); it follows the same rules as
+/// [`remove_personal_fields`] and errs towards yes (a field already masked still counts).
+pub fn result_holds_personal(result: &VerifyResult) -> bool {
+    result
+        .partner_params
+        .as_ref()
+        .is_some_and(|p| p.extra.values().any(is_unremoved))
+        || map_holds_personal(&result.extra)
+}
+
+/// [`result_holds_personal`] for the fields beside a job_status answer's `result`.
+pub fn map_holds_personal(map: &Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| match k.as_str() {
+        "Actions" => false,
+        "PartnerParams" => v.as_object().is_some_and(|p| {
+            p.iter()
+                .any(|(k, v)| !PARTNER_KEYS.contains(&k.as_str()) && is_unremoved(v))
+        }),
+        k if PERSONAL_FIELDS.contains(&k) => !v.is_null(),
+        _ => value_holds_personal(v),
+    })
+}
+
+fn value_holds_personal(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map_holds_personal(map),
+        Value::Array(items) => items.iter().any(value_holds_personal),
+        _ => false,
+    }
+}
+
+fn is_unremoved(v: &Value) -> bool {
+    *v != Value::String(REMOVED.into())
+}
+
 /// The partner parameters Smile ID needs to name a job; any other is a manifest's extra
 /// column echoed back in the answer, which may hold anything, so it goes like the row's.
 const PARTNER_KEYS: [&str; 3] = ["job_id", "user_id", "job_type"];
@@ -277,5 +317,66 @@ mod tests {
         assert_eq!(v["result"]["IDType"], "BVN");
         assert_eq!(m.result(&out), None, "minimised twice");
         assert_eq!(m.result(r#"{"ResultCode":"1020"}"#), None);
+    }
+
+    /// The cheap check must say yes to every answer the minimiser would change: an
+    /// answer it passes is stored as received.
+    #[test]
+    fn the_parsed_answer_check_agrees_with_the_minimiser() {
+        use crate::api::models::JobStatusResponse;
+        let m = Minimiser::with_secret(b"k");
+        let results = [
+            (
+                r#"{"ResultCode":"1020","Actions":{"DOB":"Exact Match","Names":"Exact Match"}}"#,
+                false,
+            ),
+            (
+                r#"{"ResultCode":"1020","Country":"NG","IDType":"BVN","Source":"x"}"#,
+                false,
+            ),
+            (
+                r#"{"ResultCode":"1020","PartnerParams":{"job_id":"j","user_id":"u","job_type":5}}"#,
+                false,
+            ),
+            (
+                r#"{"ResultCode":"1020","PartnerParams":{"job_id":"j","user_id":"u","note":"(removed)"}}"#,
+                false,
+            ),
+            (r#"{"ResultCode":"1020","FullName":null}"#, false),
+            (
+                r#"{"ResultCode":"1020","PartnerParams":{"job_id":"j","user_id":"u","note":"A1"}}"#,
+                true,
+            ),
+            (r#"{"ResultCode":"1012","FullName":"Ada Obi"}"#, true),
+            (r#"{"ResultCode":"1012","IDNumber":"12345678901"}"#, true),
+            (
+                r#"{"ResultCode":"1012","FullData":{"Photo":"aGVsbG8="}}"#,
+                true,
+            ),
+            (
+                r#"{"ResultCode":"1012","Records":[{"x":1},{"DOB":"1990-02-03"}]}"#,
+                true,
+            ),
+            (
+                r#"{"ResultCode":"1012","Nested":{"PartnerParams":{"job_id":"j","memo":"A1"}}}"#,
+                true,
+            ),
+        ];
+        for (json, personal) in results {
+            let result: VerifyResult = serde_json::from_str(json).unwrap();
+            assert_eq!(result_holds_personal(&result), personal, "{json}");
+            assert_eq!(m.result(json).is_some(), personal, "{json}");
+            // The same result inside a job_status answer, and beside it.
+            let status = format!(
+                r#"{{"timestamp":"t","signature":"s","job_complete":true,"code":"2302","result":{json}}}"#
+            );
+            let parsed: JobStatusResponse = serde_json::from_str(&status).unwrap();
+            assert!(!map_holds_personal(&parsed.extra), "{status}");
+            assert_eq!(m.result(&status).is_some(), personal, "{status}");
+        }
+        let beside = r#"{"timestamp":"t","signature":"s","job_complete":true,"code":"2302","FullName":"Ada"}"#;
+        let parsed: JobStatusResponse = serde_json::from_str(beside).unwrap();
+        assert!(map_holds_personal(&parsed.extra));
+        assert!(m.result(beside).is_some());
     }
 }

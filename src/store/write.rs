@@ -19,6 +19,9 @@ pub struct ResultFields {
     /// The result object as received (signature fields included).
     pub json: String,
     pub signature_confirmed: bool,
+    /// Whether `json` may hold personal data (see [`super::pii::result_holds_personal`]):
+    /// only such an answer is parsed again to minimise it. True when not known.
+    pub personal: bool,
 }
 
 /// A job's new state after one turn of work. Counts are absolute (the worker read them
@@ -35,6 +38,10 @@ pub struct JobUpdate {
     pub last_code: Option<String>,
     pub last_error: Option<String>,
     pub result: Option<ResultFields>,
+    /// The job's staged row as the worker read it (while the job was not final, so it is
+    /// the stored one): a job turning final is minimised from it without reading the row
+    /// back. `None`: the writer reads it.
+    pub staged_input: Option<String>,
     pub at: i64,
 }
 
@@ -108,7 +115,8 @@ fn update_sql() -> String {
     format!(
         "UPDATE jobs SET state = ?2, attempts = COALESCE(?3, attempts), polls = COALESCE(?4, polls), next_attempt_at = ?5, \
          last_http_status = ?6, last_code = ?7, last_error = ?8, updated_at = ?9, \
-         first_request_at = COALESCE(first_request_at, ?9) \
+         first_request_at = COALESCE(first_request_at, ?9), \
+         input_json = COALESCE(?10, input_json) \
          WHERE id = ?1 AND {ACTIVE_SQL}"
     )
 }
@@ -122,7 +130,8 @@ fn update_with_result_sql() -> String {
          first_request_at = COALESCE(first_request_at, ?9), \
          result_code = ?10, result_text = ?11, job_success = ?12, category = ?13, \
          smile_job_id = ?14, result_source = ?15, result_json = ?16, \
-         signature_confirmed = ?17, completed_at = ?9 \
+         signature_confirmed = ?17, completed_at = ?9, \
+         input_json = COALESCE(?18, input_json) \
          WHERE id = ?1 AND {ACTIVE_SQL}"
     )
 }
@@ -198,6 +207,15 @@ impl<'t> Batch<'t> {
 
     fn update(&mut self, u: &JobUpdate) -> rusqlite::Result<usize> {
         let turns_final = u.state.is_final();
+        // A job turning final keeps only what reports need: its staged row and its answer
+        // are minimised in the same statement, from what the update carries.
+        let minimiser = self.minimiser.filter(|_| turns_final);
+        let input = minimiser
+            .zip(u.staged_input.as_deref())
+            .and_then(|(m, s)| m.input(s));
+        let result = minimiser
+            .zip(u.result.as_ref().filter(|r| r.personal))
+            .and_then(|(m, r)| m.result(&r.json));
         let changed = match &u.result {
             None => self.update.execute(params![
                 u.row,
@@ -208,37 +226,37 @@ impl<'t> Batch<'t> {
                 u.last_http_status,
                 u.last_code,
                 u.last_error,
-                u.at
+                u.at,
+                input,
             ])?,
-            Some(r) => {
-                // A final answer is stored without the person's record (when minimising).
-                let json = match self.minimiser.filter(|_| turns_final) {
-                    Some(m) => m.result(&r.json),
-                    None => None,
-                };
-                self.update_with_result.execute(params![
-                    u.row,
-                    u.state.as_str(),
-                    u.attempts,
-                    u.polls,
-                    u.next_attempt_at,
-                    u.last_http_status,
-                    u.last_code,
-                    u.last_error,
-                    u.at,
-                    r.result_code,
-                    r.result_text,
-                    r.job_success,
-                    r.category,
-                    r.smile_job_id,
-                    r.source,
-                    json.as_deref().unwrap_or(&r.json),
-                    r.signature_confirmed
-                ])?
-            }
+            Some(r) => self.update_with_result.execute(params![
+                u.row,
+                u.state.as_str(),
+                u.attempts,
+                u.polls,
+                u.next_attempt_at,
+                u.last_http_status,
+                u.last_code,
+                u.last_error,
+                u.at,
+                r.result_code,
+                r.result_text,
+                r.job_success,
+                r.category,
+                r.smile_job_id,
+                r.source,
+                result.as_deref().unwrap_or(&r.json),
+                r.signature_confirmed,
+                input,
+            ])?,
         };
-        if changed > 0 && turns_final {
-            self.minimise(u.row)?;
+        if changed > 0 && minimiser.is_some() {
+            if u.staged_input.is_none() {
+                // Not carried (a callback's update): read back and minimised.
+                self.minimise(u.row)?;
+            } else if input.is_some() || result.is_some() {
+                self.minimised += 1;
+            }
         }
         Ok(changed)
     }
@@ -397,6 +415,7 @@ mod tests {
             last_code: None,
             last_error: None,
             result: None,
+            staged_input: None,
             at: 9,
         })
     }
