@@ -14,7 +14,7 @@ use smile_recon::job_spec::RunMode;
 use smile_recon::report::{self, Format, ReportOptions};
 use smile_recon::runner::Layer;
 use smile_recon::sandbox::Faults;
-use smile_recon::store::{JobState, Store};
+use smile_recon::store::{Answer, JobState, Store};
 
 /// The database's bytes, its WAL's appended when there is one.
 fn database_bytes(db: &Path) -> Vec<u8> {
@@ -23,6 +23,19 @@ fn database_bytes(db: &Path) -> Vec<u8> {
     wal.push("-wal");
     if let Ok(more) = std::fs::read(&wal) {
         bytes.extend(more);
+    }
+    // Answers are stored compressed: their text is searched too.
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let answers = conn
+        .prepare("SELECT result_json FROM jobs WHERE result_json IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Answer>(0))
+        .unwrap()
+        .map(|a| a.unwrap().0)
+        .collect::<Vec<_>>();
+    assert!(!answers.is_empty(), "no answer stored in {}", db.display());
+    for answer in answers {
+        bytes.extend(answer.into_bytes());
     }
     bytes
 }

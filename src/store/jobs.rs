@@ -360,7 +360,7 @@ impl Store {
                     category: r.get(17)?,
                     smile_job_id: r.get(18)?,
                     result_source: r.get(19)?,
-                    result_json: r.get(20)?,
+                    result_json: r.get::<_, Option<super::Answer>>(20)?.map(|a| a.0),
                     signature_confirmed: r.get(21)?,
                     expected_result_code: r.get(22)?,
                     expected_status: r.get(23)?,

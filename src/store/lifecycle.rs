@@ -329,10 +329,10 @@ fn forget_run_pii(
             tx.prepare("SELECT id, input_json, result_json FROM jobs WHERE run_id = ?1")?;
         let mut rows = jobs.query([run_id])?;
         while let Some(row) = rows.next()? {
-            let (id, input, result): (i64, String, Option<String>) =
+            let (id, input, result): (i64, String, Option<super::Answer>) =
                 (row.get(0)?, row.get(1)?, row.get(2)?);
             let input = m.input(&input);
-            let result = result.as_deref().and_then(|r| m.result(r));
+            let result = result.and_then(|r| m.result(&r.0)).map(super::Answer);
             if input.is_some() || result.is_some() {
                 changed.push((id, input, result));
             }

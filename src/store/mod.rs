@@ -4,6 +4,7 @@
 //! time: staging before the engine starts, then the engine's writer task; readers (the
 //! dispatcher's paging, the callback receiver, reports) use their own connections.
 
+mod answer;
 mod jobs;
 mod kinds;
 mod lifecycle;
@@ -27,6 +28,7 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::files;
 
+pub use answer::Answer;
 pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, EventOutcome, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};

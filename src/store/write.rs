@@ -2,6 +2,7 @@
 
 use rusqlite::params;
 
+use super::answer::{self, Answer};
 use super::pii::Minimiser;
 use super::state::ACTIVE_SQL;
 use super::{EventKind, EventOutcome, JobState, ResultSource, Store, StoreError};
@@ -245,7 +246,7 @@ impl<'t> Batch<'t> {
                 r.category,
                 r.smile_job_id,
                 r.source,
-                result.as_deref().unwrap_or(&r.json),
+                answer::encode(result.as_deref().unwrap_or(&r.json)),
                 r.signature_confirmed,
                 input,
             ])?,
@@ -283,12 +284,12 @@ impl<'t> Batch<'t> {
         let Some(m) = self.minimiser else {
             return Ok(());
         };
-        let (input, result): (String, Option<String>) = self
+        let (input, result): (String, Option<Answer>) = self
             .tx
             .prepare_cached("SELECT input_json, result_json FROM jobs WHERE id = ?1")?
             .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let input = m.input(&input);
-        let result = result.as_deref().and_then(|j| m.result(j));
+        let result = result.and_then(|j| m.result(&j.0)).map(Answer);
         if input.is_some() || result.is_some() {
             self.tx
                 .prepare_cached(
