@@ -229,34 +229,47 @@ impl Store {
         Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
     }
 
+    /// Whether a run has any job row (staged valid or invalid).
+    pub fn has_jobs(&self, run_id: i64) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM jobs WHERE run_id = ?1 LIMIT 1")
+            .and_then(|mut s| s.exists([run_id]))
+            .map_err(|e| self.err(e))
+    }
+
     /// Jobs per state, and final jobs per result category, in one pass over the run's
-    /// rows (a pass reads every row, result JSON included, so there is only one).
+    /// rows. The rows are folded here rather than grouped by SQLite: `GROUP BY state,
+    /// category` sorts every row of the run in a temporary b-tree first.
     pub fn counts(&self, run_id: i64) -> Result<RunCounts, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT state, category, COUNT(*) FROM jobs WHERE run_id = ?1 \
-                 GROUP BY state, category",
-            )
+            .prepare_cached("SELECT state, category FROM jobs WHERE run_id = ?1")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.err(e))?;
-        let mut states = BTreeMap::new();
-        let mut categories = BTreeMap::new();
-        for (state, category, n) in rows {
-            *states.entry(state).or_insert(0) += n;
-            if let (Some(c), true) = (category, counts_category(state)) {
-                *categories.entry(c).or_insert(0) += n;
+        let mut per_state = [0u64; JobState::ALL.len()];
+        let mut categories: BTreeMap<String, u64> = BTreeMap::new();
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let state: JobState = r.get(0).map_err(|e| self.err(e))?;
+            per_state[state as usize] += 1;
+            if !counts_category(state) {
+                continue;
+            }
+            let category = r.get_ref(1).map_err(|e| self.err(e.into()))?;
+            let Some(c) = category.as_str_or_null().map_err(|e| self.err(e.into()))? else {
+                continue;
+            };
+            match categories.get_mut(c) {
+                Some(n) => *n += 1,
+                None => {
+                    categories.insert(c.to_owned(), 1);
+                }
             }
         }
+        let states = JobState::ALL
+            .into_iter()
+            .zip(per_state)
+            .filter(|(_, n)| *n > 0)
+            .collect();
         Ok((states, categories))
     }
 
@@ -621,6 +634,9 @@ mod tests {
                 (2, 8, "done", Some("Approved")),
             ],
         );
+        assert!(store.has_jobs(1).unwrap() && store.has_jobs(2).unwrap());
+        assert!(!store.has_jobs(3).unwrap());
+        assert_eq!(store.counts(3).unwrap(), Default::default());
         let (states, categories) = store.counts(1).unwrap();
         assert_eq!(states, store.counts_by_state(1).unwrap());
         assert_eq!(states.values().sum::<u64>(), 7);
