@@ -179,29 +179,36 @@ impl Store {
     ) -> Result<Vec<DueJob>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
-                 first_request_at, callback_claim FROM jobs \
-                 WHERE run_id = ?1 AND {ACTIVE_SQL} \
-                 AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4"
-            ))
+            .prepare_cached(&due_jobs_sql())
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![run_id, after, now, limit as i64], |r| {
-            Ok(DueJob {
-                row: r.get(0)?,
-                line: r.get(1)?,
-                user_id: r.get(2)?,
-                job_id: r.get(3)?,
-                state: r.get(4)?,
-                attempts: r.get(5)?,
-                polls: r.get(6)?,
-                input_json: r.get(7)?,
-                first_request_at: r.get(8)?,
-                callback_claim: r.get(9)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+        let mut rows = stmt
+            .query(params![run_id, after, now])
+            .map_err(|e| self.err(e))?;
+        let mut page = Vec::with_capacity(limit.min(1024));
+        // The rows come in index order, one step at a time, so the page ends by no longer
+        // stepping (see [`due_jobs_sql`] for why the SQL has no LIMIT).
+        while page.len() < limit {
+            let Some(r) = rows.next().map_err(|e| self.err(e))? else {
+                break;
+            };
+            let job = (|| {
+                Ok::<_, rusqlite::Error>(DueJob {
+                    row: r.get(0)?,
+                    line: r.get(1)?,
+                    user_id: r.get(2)?,
+                    job_id: r.get(3)?,
+                    state: r.get(4)?,
+                    attempts: r.get(5)?,
+                    polls: r.get(6)?,
+                    input_json: r.get(7)?,
+                    first_request_at: r.get(8)?,
+                    callback_claim: r.get(9)?,
+                })
+            })()
+            .map_err(|e| self.err(e))?;
+            page.push(job);
+        }
+        Ok(page)
     }
 
     /// When the next job that still needs work is due (None: no such job).
@@ -386,6 +393,19 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The dispatcher's page of due jobs: the partial index `jobs_active` (run_id, id) gives
+/// them in `id` order, so no sort is needed and the caller stops stepping at its page
+/// size. There is no `LIMIT ?`: SQLite reads a bound LIMIT's value while planning, and so
+/// marks the statement to be prepared again whenever that parameter is bound, which was
+/// every call.
+pub(crate) fn due_jobs_sql() -> String {
+    format!(
+        "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
+         first_request_at, callback_claim FROM jobs \
+         WHERE run_id = ?1 AND {ACTIVE_SQL} AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id"
+    )
 }
 
 /// A run's jobs per state, and its final jobs per result category.
