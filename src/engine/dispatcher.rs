@@ -174,13 +174,16 @@ impl Dispatcher {
             let room = self.capacity.saturating_sub(self.working.len());
             let refill = room >= self.refill_at && self.rescan.allows(now);
             if refill || (room > 0 && self.working.is_empty()) {
+                let (reader, working) = (&self.reader, &self.working);
                 let page = tokio::task::block_in_place(|| {
-                    self.reader
-                        .due_jobs(run_id, now, self.cursor, room.min(self.page))
+                    // Jobs being worked are passed over without being read.
+                    reader.due_page(run_id, now, self.cursor, room.min(self.page), |row| {
+                        working.contains(&row)
+                    })
                 })?;
-                if let Some(last) = page.last() {
-                    self.cursor = last.row;
-                    for job in page {
+                if let Some(last) = page.last {
+                    self.cursor = last;
+                    for job in page.jobs {
                         if self.working.insert(job.row) {
                             handed_out_this_pass = true;
                             if self.retrying.remove(&job.row) {

@@ -65,6 +65,16 @@ pub struct DueJob {
     pub callback_claim: Option<String>,
 }
 
+/// One page of [`Store::due_page`].
+#[derive(Debug, Default)]
+pub struct DuePage {
+    /// The jobs to hand out.
+    pub jobs: Vec<DueJob>,
+    /// The last row read, skipped or not: the dispatcher's next cursor (`None`: no due
+    /// job after the cursor).
+    pub last: Option<i64>,
+}
+
 /// Everything stored about a job, for reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct JobRecord {
@@ -168,8 +178,7 @@ impl Store {
         Ok(counts)
     }
 
-    /// Up to `limit` jobs that need work and are due by `now`, after row `after` (the
-    /// dispatcher pages through the run with this cursor).
+    /// Up to `limit` jobs that need work and are due by `now`, after row `after`.
     pub fn due_jobs(
         &self,
         run_id: i64,
@@ -177,6 +186,21 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<DueJob>, StoreError> {
+        Ok(self.due_page(run_id, now, after, limit, |_| false)?.jobs)
+    }
+
+    /// The dispatcher's page: up to `limit` jobs that need work and are due by `now`,
+    /// after row `after` (the dispatcher pages through the run with this cursor). A row
+    /// for which `skip` holds (a job already being worked) is passed over without being
+    /// decoded and does not count towards `limit`.
+    pub fn due_page(
+        &self,
+        run_id: i64,
+        now: i64,
+        after: i64,
+        limit: usize,
+        skip: impl Fn(i64) -> bool,
+    ) -> Result<DuePage, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(&due_jobs_sql())
@@ -184,16 +208,24 @@ impl Store {
         let mut rows = stmt
             .query(params![run_id, after, now])
             .map_err(|e| self.err(e))?;
-        let mut page = Vec::with_capacity(limit.min(1024));
+        let mut page = DuePage {
+            jobs: Vec::with_capacity(limit.min(1024)),
+            last: None,
+        };
         // The rows come in index order, one step at a time, so the page ends by no longer
         // stepping (see [`due_jobs_sql`] for why the SQL has no LIMIT).
-        while page.len() < limit {
+        while page.jobs.len() < limit {
             let Some(r) = rows.next().map_err(|e| self.err(e))? else {
                 break;
             };
+            let row: i64 = r.get(0).map_err(|e| self.err(e))?;
+            page.last = Some(row);
+            if skip(row) {
+                continue;
+            }
             let job = (|| {
                 Ok::<_, rusqlite::Error>(DueJob {
-                    row: r.get(0)?,
+                    row,
                     line: r.get(1)?,
                     user_id: r.get(2)?,
                     job_id: r.get(3)?,
@@ -206,7 +238,7 @@ impl Store {
                 })
             })()
             .map_err(|e| self.err(e))?;
-            page.push(job);
+            page.jobs.push(job);
         }
         Ok(page)
     }

@@ -27,7 +27,7 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::files;
 
-pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
+pub use jobs::{DueJob, DuePage, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, EventOutcome, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
 pub use lock::{DbLock, LockProbe};
@@ -382,6 +382,17 @@ mod tests {
         }
         assert_eq!(reader.due_jobs(1, now_ms(), 1, 5).unwrap()[0].row, 2);
         drop(store);
+        // Jobs being worked are passed over and do not count towards the limit.
+        let page = reader.due_page(1, now_ms(), 0, 1, |row| row == 1).unwrap();
+        assert_eq!(page.jobs.iter().map(|j| j.row).collect::<Vec<_>>(), [2]);
+        assert_eq!(page.last, Some(2));
+        let page = reader.due_page(1, now_ms(), 0, 5, |_| true).unwrap();
+        assert!(page.jobs.is_empty());
+        assert_eq!(page.last, Some(2));
+        assert_eq!(
+            reader.due_page(1, now_ms(), 2, 5, |_| false).unwrap().last,
+            None
+        );
         let stmt = reader.conn.prepare_cached(&jobs::due_jobs_sql()).unwrap();
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
