@@ -293,7 +293,7 @@ impl Store {
             if !counts_category(state) {
                 continue;
             }
-            let category = r.get_ref(1).map_err(|e| self.err(e.into()))?;
+            let category = r.get_ref(1).map_err(|e| self.err(e))?;
             let Some(c) = category.as_str_or_null().map_err(|e| self.err(e.into()))? else {
                 continue;
             };
