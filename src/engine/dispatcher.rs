@@ -68,6 +68,8 @@ pub struct Dispatcher {
     /// Jobs whose last turn failed and that wait for their retry (shown as "waiting").
     retrying: HashSet<i64>,
     cursor: i64,
+    /// Whether a pass over the run can find anything new (see [`Rescan`]).
+    rescan: Rescan,
     /// Jobs handed out at once at most (see [`QUEUE_DEPTH`]).
     capacity: usize,
     /// Refill only once this many places are free: one query per batch of finished jobs,
@@ -106,6 +108,7 @@ impl Dispatcher {
             working: HashSet::new(),
             retrying: HashSet::new(),
             cursor: 0,
+            rescan: Rescan::default(),
             capacity,
             refill_at: (capacity / 8).max(1),
             page: capacity.clamp(64, 1024),
@@ -169,14 +172,18 @@ impl Dispatcher {
             }
             self.collect()?;
             let room = self.capacity.saturating_sub(self.working.len());
-            if room >= self.refill_at || (room > 0 && self.working.is_empty()) {
+            let refill = room >= self.refill_at && self.rescan.allows(now);
+            if refill || (room > 0 && self.working.is_empty()) {
+                let (reader, working) = (&self.reader, &self.working);
                 let page = tokio::task::block_in_place(|| {
-                    self.reader
-                        .due_jobs(run_id, now, self.cursor, room.min(self.page))
+                    // Jobs being worked are passed over without being read.
+                    reader.due_page(run_id, now, self.cursor, room.min(self.page), |row| {
+                        working.contains(&row)
+                    })
                 })?;
-                if let Some(last) = page.last() {
-                    self.cursor = last.row;
-                    for job in page {
+                if let Some(last) = page.last {
+                    self.cursor = last;
+                    for job in page.jobs {
                         if self.working.insert(job.row) {
                             handed_out_this_pass = true;
                             if self.retrying.remove(&job.row) {
@@ -203,6 +210,7 @@ impl Dispatcher {
                     continue;
                 }
                 handed_out_this_pass = false;
+                self.rescan.found_nothing(now);
                 if self.working.is_empty() {
                     let next = tokio::task::block_in_place(|| self.reader.next_due_at(run_id))?;
                     match next {
@@ -226,7 +234,7 @@ impl Dispatcher {
             self.committed(committed)?;
         }
         while let Ok(row) = self.unworked.try_recv() {
-            self.working.remove(&row);
+            self.handed_back(row);
         }
         while let Some(ended) = self.workers.try_join_next() {
             self.worker_ended(ended)?;
@@ -239,9 +247,7 @@ impl Dispatcher {
     async fn wait(&mut self, wait: Option<Duration>) -> Result<(), DispatchError> {
         tokio::select! {
             Some(committed) = self.turns.recv() => self.committed(committed)?,
-            Some(row) = self.unworked.recv() => {
-                self.working.remove(&row);
-            }
+            Some(row) = self.unworked.recv() => self.handed_back(row),
             Some(ended) = self.workers.join_next(), if !self.workers.is_empty() => {
                 self.worker_ended(ended)?;
             }
@@ -259,6 +265,9 @@ impl Dispatcher {
         let tally = &self.ctx.tally;
         for (turn, changed) in turns {
             self.working.remove(&turn.row);
+            if !turn.to.is_final() {
+                self.rescan.may_be_due();
+            }
             if turn.retry && changed {
                 self.retrying.insert(turn.row);
             }
@@ -274,6 +283,12 @@ impl Dispatcher {
             std::sync::atomic::Ordering::Relaxed,
         );
         Ok(())
+    }
+
+    /// A worker gave a job back unworked: it is due again at once.
+    fn handed_back(&mut self, row: i64) {
+        self.working.remove(&row);
+        self.rescan.may_be_due();
     }
 
     fn worker_ended(
@@ -293,5 +308,54 @@ impl Dispatcher {
             }
             Err(_) => Ok(()),
         }
+    }
+}
+
+/// Whether a pass over the run's due jobs can find one that is not being worked. After a
+/// pass that found nothing new, every due job is being worked; a job becomes due again
+/// only when its turn commits with the job still unfinished, when a worker hands it back,
+/// or when time passes (a retry's or a poll's next attempt, a callback's claim made due
+/// by the receiver). Until one of those, a pass would only read the jobs being worked
+/// again, once per commit: so the dispatcher skips it, for [`IDLE_POLL`] at most, which
+/// bounds how late a job made due by time or by the receiver is seen. A run's first pass,
+/// and a pass when nothing is being worked, are never skipped.
+#[derive(Debug, Default)]
+struct Rescan {
+    /// When a pass last found nothing new, if nothing may have become due since.
+    quiet_since: Option<i64>,
+}
+
+impl Rescan {
+    fn found_nothing(&mut self, now: i64) {
+        self.quiet_since = Some(now);
+    }
+
+    fn may_be_due(&mut self) {
+        self.quiet_since = None;
+    }
+
+    fn allows(&self, now: i64) -> bool {
+        self.quiet_since
+            .is_none_or(|since| now.saturating_sub(since) >= IDLE_POLL.as_millis() as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_that_found_nothing_is_not_repeated_until_a_job_may_be_due() {
+        let mut rescan = Rescan::default();
+        assert!(rescan.allows(1_000));
+        rescan.found_nothing(1_000);
+        assert!(!rescan.allows(1_000));
+        assert!(!rescan.allows(1_000 + IDLE_POLL.as_millis() as i64 - 1));
+        // time alone makes jobs due again
+        assert!(rescan.allows(1_000 + IDLE_POLL.as_millis() as i64));
+        // a turn that left its job unfinished, or a job handed back
+        rescan.found_nothing(2_000);
+        rescan.may_be_due();
+        assert!(rescan.allows(2_000));
     }
 }

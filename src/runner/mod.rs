@@ -400,8 +400,7 @@ async fn stage(bound: &mut Bound) -> Result<(), Error> {
         RunMode::Poll => (RowKind::Poll, api::id_types::IdTypes::builtin()),
     };
     staging::stage(&mut bound.store, &bound.run, &bound.source, kind, &rules)?;
-    let (counts, _) = bound.store.counts(bound.run.id)?;
-    if counts.values().sum::<u64>() == 0 && bound.settings.layer.allow_empty != Some(true) {
+    if !bound.store.has_jobs(bound.run.id)? && bound.settings.layer.allow_empty != Some(true) {
         let why = "abandoned: its manifest has no rows";
         bound.store.abandon_run(&bound.lock, bound.run.id, why)?;
         return Err(Error::EmptyManifest {

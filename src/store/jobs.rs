@@ -65,6 +65,16 @@ pub struct DueJob {
     pub callback_claim: Option<String>,
 }
 
+/// One page of [`Store::due_page`].
+#[derive(Debug, Default)]
+pub struct DuePage {
+    /// The jobs to hand out.
+    pub jobs: Vec<DueJob>,
+    /// The last row read, skipped or not: the dispatcher's next cursor (`None`: no due
+    /// job after the cursor).
+    pub last: Option<i64>,
+}
+
 /// Everything stored about a job, for reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct JobRecord {
@@ -168,8 +178,7 @@ impl Store {
         Ok(counts)
     }
 
-    /// Up to `limit` jobs that need work and are due by `now`, after row `after` (the
-    /// dispatcher pages through the run with this cursor).
+    /// Up to `limit` jobs that need work and are due by `now`, after row `after`.
     pub fn due_jobs(
         &self,
         run_id: i64,
@@ -177,31 +186,61 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<DueJob>, StoreError> {
+        Ok(self.due_page(run_id, now, after, limit, |_| false)?.jobs)
+    }
+
+    /// The dispatcher's page: up to `limit` jobs that need work and are due by `now`,
+    /// after row `after` (the dispatcher pages through the run with this cursor). A row
+    /// for which `skip` holds (a job already being worked) is passed over without being
+    /// decoded and does not count towards `limit`.
+    pub fn due_page(
+        &self,
+        run_id: i64,
+        now: i64,
+        after: i64,
+        limit: usize,
+        skip: impl Fn(i64) -> bool,
+    ) -> Result<DuePage, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
-                 first_request_at, callback_claim FROM jobs \
-                 WHERE run_id = ?1 AND {ACTIVE_SQL} \
-                 AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id LIMIT ?4"
-            ))
+            .prepare_cached(&due_jobs_sql())
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![run_id, after, now, limit as i64], |r| {
-            Ok(DueJob {
-                row: r.get(0)?,
-                line: r.get(1)?,
-                user_id: r.get(2)?,
-                job_id: r.get(3)?,
-                state: r.get(4)?,
-                attempts: r.get(5)?,
-                polls: r.get(6)?,
-                input_json: r.get(7)?,
-                first_request_at: r.get(8)?,
-                callback_claim: r.get(9)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+        let mut rows = stmt
+            .query(params![run_id, after, now])
+            .map_err(|e| self.err(e))?;
+        let mut page = DuePage {
+            jobs: Vec::with_capacity(limit.min(1024)),
+            last: None,
+        };
+        // The rows come in index order, one step at a time, so the page ends by no longer
+        // stepping (see [`due_jobs_sql`] for why the SQL has no LIMIT).
+        while page.jobs.len() < limit {
+            let Some(r) = rows.next().map_err(|e| self.err(e))? else {
+                break;
+            };
+            let row: i64 = r.get(0).map_err(|e| self.err(e))?;
+            page.last = Some(row);
+            if skip(row) {
+                continue;
+            }
+            let job = (|| {
+                Ok::<_, rusqlite::Error>(DueJob {
+                    row,
+                    line: r.get(1)?,
+                    user_id: r.get(2)?,
+                    job_id: r.get(3)?,
+                    state: r.get(4)?,
+                    attempts: r.get(5)?,
+                    polls: r.get(6)?,
+                    input_json: r.get(7)?,
+                    first_request_at: r.get(8)?,
+                    callback_claim: r.get(9)?,
+                })
+            })()
+            .map_err(|e| self.err(e))?;
+            page.jobs.push(job);
+        }
+        Ok(page)
     }
 
     /// When the next job that still needs work is due (None: no such job).
@@ -229,34 +268,47 @@ impl Store {
         Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
     }
 
+    /// Whether a run has any job row (staged valid or invalid).
+    pub fn has_jobs(&self, run_id: i64) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM jobs WHERE run_id = ?1 LIMIT 1")
+            .and_then(|mut s| s.exists([run_id]))
+            .map_err(|e| self.err(e))
+    }
+
     /// Jobs per state, and final jobs per result category, in one pass over the run's
-    /// rows (a pass reads every row, result JSON included, so there is only one).
+    /// rows. The rows are folded here rather than grouped by SQLite: `GROUP BY state,
+    /// category` sorts every row of the run in a temporary b-tree first.
     pub fn counts(&self, run_id: i64) -> Result<RunCounts, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT state, category, COUNT(*) FROM jobs WHERE run_id = ?1 \
-                 GROUP BY state, category",
-            )
+            .prepare_cached("SELECT state, category FROM jobs WHERE run_id = ?1")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.err(e))?;
-        let mut states = BTreeMap::new();
-        let mut categories = BTreeMap::new();
-        for (state, category, n) in rows {
-            *states.entry(state).or_insert(0) += n;
-            if let (Some(c), true) = (category, counts_category(state)) {
-                *categories.entry(c).or_insert(0) += n;
+        let mut per_state = [0u64; JobState::ALL.len()];
+        let mut categories: BTreeMap<String, u64> = BTreeMap::new();
+        let mut rows = stmt.query([run_id]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let state: JobState = r.get(0).map_err(|e| self.err(e))?;
+            per_state[state as usize] += 1;
+            if !counts_category(state) {
+                continue;
+            }
+            let category = r.get_ref(1).map_err(|e| self.err(e))?;
+            let Some(c) = category.as_str_or_null().map_err(|e| self.err(e.into()))? else {
+                continue;
+            };
+            match categories.get_mut(c) {
+                Some(n) => *n += 1,
+                None => {
+                    categories.insert(c.to_owned(), 1);
+                }
             }
         }
+        let states = JobState::ALL
+            .into_iter()
+            .zip(per_state)
+            .filter(|(_, n)| *n > 0)
+            .collect();
         Ok((states, categories))
     }
 
@@ -373,6 +425,19 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The dispatcher's page of due jobs: the partial index `jobs_active` (run_id, id) gives
+/// them in `id` order, so no sort is needed and the caller stops stepping at its page
+/// size. There is no `LIMIT ?`: SQLite reads a bound LIMIT's value while planning, and so
+/// marks the statement to be prepared again whenever that parameter is bound, which was
+/// every call.
+pub(crate) fn due_jobs_sql() -> String {
+    format!(
+        "SELECT id, line, user_id, job_id, state, attempts, polls, input_json, \
+         first_request_at, callback_claim FROM jobs \
+         WHERE run_id = ?1 AND {ACTIVE_SQL} AND id > ?2 AND next_attempt_at <= ?3 ORDER BY id"
+    )
 }
 
 /// A run's jobs per state, and its final jobs per result category.
@@ -621,6 +686,9 @@ mod tests {
                 (2, 8, "done", Some("Approved")),
             ],
         );
+        assert!(store.has_jobs(1).unwrap() && store.has_jobs(2).unwrap());
+        assert!(!store.has_jobs(3).unwrap());
+        assert_eq!(store.counts(3).unwrap(), Default::default());
         let (states, categories) = store.counts(1).unwrap();
         assert_eq!(states, store.counts_by_state(1).unwrap());
         assert_eq!(states.values().sum::<u64>(), 7);

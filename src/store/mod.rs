@@ -29,7 +29,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::files;
 
 pub use answer::Answer;
-pub use jobs::{DueJob, JobRecord, NewJob, StageCounts};
+pub use jobs::{DueJob, DuePage, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, EventOutcome, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
 pub use lock::{DbLock, LockProbe};
@@ -347,6 +347,7 @@ pub(crate) fn seed_for_tests(path: &Path, jobs: &[(i64, i64, &str, Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[test]
     fn migrations_are_valid() {
@@ -357,19 +358,45 @@ mod tests {
     fn paging_through_active_jobs_uses_the_partial_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("plan.db")).unwrap();
-        let plan: String = store
+        let plan: Vec<String> = store
             .conn
-            .query_row(
-                &format!(
-                    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE run_id = 1 AND \
-                     {} AND id > 0 AND next_attempt_at <= 5 ORDER BY id LIMIT 10",
-                    state::ACTIVE_SQL
-                ),
-                [],
-                |r| r.get(3),
-            )
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", jobs::due_jobs_sql()))
+            .unwrap()
+            .query_map(params![1, 0, 5], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
             .unwrap();
+        let plan = plan.join("; ");
         assert!(plan.contains("jobs_active"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn the_due_jobs_statement_is_not_prepared_again_on_each_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("due.db");
+        let store = Store::open(&path).unwrap();
+        seed_for_tests(&path, &[(1, 1, "queued", None), (1, 2, "queued", None)]);
+        let reader = Store::open_read_only(&path).unwrap();
+        for limit in [1, 2, 3, 1] {
+            let page = reader.due_jobs(1, now_ms(), 0, limit).unwrap();
+            assert_eq!(page.len(), limit.min(2));
+        }
+        assert_eq!(reader.due_jobs(1, now_ms(), 1, 5).unwrap()[0].row, 2);
+        drop(store);
+        // Jobs being worked are passed over and do not count towards the limit.
+        let page = reader.due_page(1, now_ms(), 0, 1, |row| row == 1).unwrap();
+        assert_eq!(page.jobs.iter().map(|j| j.row).collect::<Vec<_>>(), [2]);
+        assert_eq!(page.last, Some(2));
+        let page = reader.due_page(1, now_ms(), 0, 5, |_| true).unwrap();
+        assert!(page.jobs.is_empty());
+        assert_eq!(page.last, Some(2));
+        assert_eq!(
+            reader.due_page(1, now_ms(), 2, 5, |_| false).unwrap().last,
+            None
+        );
+        let stmt = reader.conn.prepare_cached(&jobs::due_jobs_sql()).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     #[test]

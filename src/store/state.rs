@@ -93,6 +93,14 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_the_states_in_declaration_order() {
+        // `Store::counts` indexes an array by `state as usize`.
+        for (i, s) in JobState::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{s}");
+        }
+    }
+
+    #[test]
     fn active_sql_names_exactly_the_states_that_are_not_final() {
         for s in JobState::ALL {
             assert_eq!(
