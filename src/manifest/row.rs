@@ -68,7 +68,9 @@ impl ExpectedStatus {
 
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        Self::ALL.into_iter().find(|e| s.eq_ignore_ascii_case(e.as_str()))
+        Self::ALL
+            .into_iter()
+            .find(|e| s.eq_ignore_ascii_case(e.as_str()))
     }
 }
 

@@ -194,3 +194,72 @@ fn to_json(value: &impl serde::Serialize) -> String {
     // Serialising plain strings and maps cannot fail; an empty object is a safe fallback.
     serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::manifest::ManifestError;
+    use crate::store::{NewRun, RunMode};
+
+    /// A manifest that breaks after two full batches and part of a third: the full
+    /// batches are staged (in order, each whole), the partial one is not, and the error
+    /// names the line where the manifest broke.
+    #[test]
+    fn a_manifest_error_keeps_the_full_batches_before_it_and_drops_the_partial_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("m.csv");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+        writeln!(file, "user_id,job_id").unwrap();
+        let good = 2 * BATCH + 10;
+        for n in 0..good {
+            writeln!(file, "u{n},j{n}").unwrap();
+        }
+        // One record longer than any row may be: the reader refuses it.
+        let bad_line = good as u64 + 2;
+        file.write_all(&vec![
+            b'x';
+            crate::manifest::MAX_COLUMNS
+                * (crate::manifest::MAX_FIELD_BYTES + 3)
+                + (1 << 17)
+        ])
+        .unwrap();
+        file.flush().unwrap();
+        drop(file);
+
+        let mut store = Store::open(&dir.path().join("db")).unwrap();
+        let id = store
+            .create_run(&NewRun {
+                name: "t".into(),
+                mode: RunMode::Poll,
+                endpoint: None,
+                manifest_path: csv.display().to_string(),
+                manifest_query: None,
+                manifest_sha256: "0".repeat(64),
+                config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
+            })
+            .unwrap();
+        let run = store.run(id).unwrap().unwrap();
+        let source = ManifestSource::Csv(csv.clone());
+        let result = stage(
+            &mut store,
+            &run,
+            &source,
+            RowKind::Poll,
+            IdTypes::builtin_shared(),
+        );
+        match result {
+            Err(Error::Manifest(ManifestError::RecordTooLong { line, .. })) => {
+                assert_eq!(line, bad_line)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.max_staged_line(id).unwrap(), 2 * BATCH as i64 + 1);
+        let run = store.run(id).unwrap().unwrap();
+        assert_eq!(run.staged_rows, 2 * BATCH as i64);
+        assert_eq!(run.status, RunStatus::Staging);
+    }
+}
