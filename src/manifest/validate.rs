@@ -83,11 +83,12 @@ const POLL_REQUIRED: &[&str] = &["user_id", "job_id"];
 #[derive(Debug)]
 pub struct Columns {
     names: Vec<String>,
-    index: HashMap<String, usize>,
     known: &'static [&'static str],
     /// Where each of `known` is in the header (`known_at[k]` for `known[k]`): the columns
     /// every row reads, found without hashing the name once per row.
     known_at: Vec<Option<usize>>,
+    /// The names lower-cased, in header order.
+    lower: Vec<String>,
     /// Whether the column at each position is an extra (unknown) one, sent as
     /// `partner_params`.
     extra: Vec<bool>,
@@ -159,15 +160,16 @@ impl Columns {
             }
         }
         let known_at = known.iter().map(|k| index.get(*k).copied()).collect();
+        let lower = names.iter().map(|name| name.to_ascii_lowercase()).collect();
         let extra = names
             .iter()
             .map(|name| !name.is_empty() && !known.contains(&name.to_ascii_lowercase().as_str()))
             .collect();
         Ok(Self {
             names,
-            index,
             known,
             known_at,
+            lower,
             extra,
         })
     }
@@ -176,7 +178,12 @@ impl Columns {
     fn position(&self, column: &str) -> Option<usize> {
         match self.known.iter().position(|k| *k == column) {
             Some(k) => self.known_at.get(k).copied().flatten(),
-            None => self.index.get(column).copied(),
+            // Another column (one an id type requires): the header is short, a scan of its
+            // lower-cased names costs less than hashing the name.
+            None => self
+                .lower
+                .iter()
+                .position(|name| !name.is_empty() && name == column),
         }
     }
 
@@ -394,11 +401,11 @@ fn poll(cells: &Cells) -> Result<PollRow, RowError> {
 
 /// Validates one raw row against the run's id types. Always returns a row: a bad one as
 /// [`RowBody::Invalid`].
-pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: RawRow) -> Row {
+pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: RawRow<'_>) -> Row {
     let RawRow { line, cells, error } = raw;
     let cells = Cells {
         columns,
-        cells: &cells,
+        cells,
         line,
     };
     let shape = cells.check_shape();
@@ -503,9 +510,10 @@ mod tests {
             "expected_result_code",
         ];
         let columns = Columns::new("m.csv", header(&names), RowKind::Verify).unwrap();
+        let cells = header(cells);
         let raw = RawRow {
             line: 7,
-            cells: header(cells),
+            cells: &cells,
             error: None,
         };
         row(
