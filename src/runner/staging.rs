@@ -30,7 +30,7 @@ pub fn job_id_salt(run: &RunRecord) -> String {
 ///
 /// Two threads share the work: a reader thread reads, validates and builds the rows of
 /// each batch, this thread writes the batches (one transaction each, in manifest order).
-/// A batch is staged whole or not at all, as before, so a kill mid-staging resumes after
+/// A batch is staged whole or not at all, so a kill mid-staging resumes after
 /// the last staged line; a manifest error stops the reader, and the batches it completed
 /// before the error are staged, the partial one is not.
 pub fn stage(
