@@ -68,11 +68,14 @@ fn max_record_bytes() -> usize {
 pub fn read<E>(
     path: &Path,
     kind: RowKind,
-    handle: &mut impl FnMut(&Columns, RawRow) -> Result<(), super::ReadError<E>>,
+    handle: &mut impl FnMut(&Columns, RawRow<'_>) -> Result<(), super::ReadError<E>>,
 ) -> Result<(), super::ReadError<E>> {
     let mut csv = CappedCsv::open(path)?;
     let mut record = csv::ByteRecord::new();
     let columns = csv.header(&mut record, kind)?;
+    // One row's cells, refilled in place for every row (no allocation per cell once the
+    // buffers have grown to the manifest's widest cells).
+    let mut cells: Vec<String> = Vec::with_capacity(columns.len());
     loop {
         // One record may take its own bound, plus what the crate has read ahead.
         let start = csv.reader.position().clone();
@@ -87,7 +90,15 @@ pub fn read<E>(
         if is_blank(&record) {
             continue;
         }
-        handle(&columns, raw_row(&record, line, &columns))?;
+        let error = fill_cells(&mut cells, &record, line, &columns);
+        handle(
+            &columns,
+            RawRow {
+                line,
+                cells: &cells,
+                error,
+            },
+        )?;
     }
     Ok(())
 }
@@ -196,26 +207,37 @@ impl<'p> CappedCsv<'p> {
     }
 }
 
-/// A record's cells as text; a cell that is not UTF-8 is kept lossily and the row carries
-/// the error (its first such field).
-fn raw_row(record: &csv::ByteRecord, line: i64, columns: &Columns) -> RawRow {
+/// A record's cells as text, into `cells` (one per field, the buffers reused); a cell that
+/// is not UTF-8 is kept lossily and the row carries the error (its first such field).
+fn fill_cells(
+    cells: &mut Vec<String>,
+    record: &csv::ByteRecord,
+    line: i64,
+    columns: &Columns,
+) -> Option<RowError> {
     let mut error = None;
-    let cells = record
-        .iter()
-        .enumerate()
-        .map(|(i, field)| match std::str::from_utf8(field) {
-            Ok(s) => s.to_owned(),
+    cells.truncate(record.len());
+    for (i, field) in record.iter().enumerate() {
+        if i == cells.len() {
+            cells.push(String::new());
+        }
+        let Some(cell) = cells.get_mut(i) else {
+            break;
+        };
+        cell.clear();
+        match std::str::from_utf8(field) {
+            Ok(s) => cell.push_str(s),
             Err(_) => {
                 error.get_or_insert_with(|| RowError {
                     line,
                     field: header_name(columns, i),
                     reason: "is not valid UTF-8".into(),
                 });
-                String::from_utf8_lossy(field).into_owned()
+                cell.push_str(&String::from_utf8_lossy(field));
             }
-        })
-        .collect();
-    RawRow { line, cells, error }
+        }
+    }
+    error
 }
 
 /// A line with nothing on it. The csv crate skips empty lines itself, but records end at

@@ -40,10 +40,11 @@ pub struct ManifestSummary {
 
 /// One raw row: its line (the physical line it starts on; for SQLite, its 1-based index)
 /// and its cells, in the header's order. A cell that is not UTF-8 is decoded lossily (so
-/// the row keeps its user_id and job_id for staging) and the row carries that error.
-pub(crate) struct RawRow {
+/// the row keeps its user_id and job_id for staging) and the row carries that error. The
+/// cells are borrowed from the reader, which refills the same buffers for every row.
+pub(crate) struct RawRow<'a> {
     pub line: i64,
-    pub cells: Vec<String>,
+    pub cells: &'a [String],
     pub error: Option<RowError>,
 }
 
@@ -87,7 +88,7 @@ pub fn read_with<E>(
     mut f: impl FnMut(Row) -> Result<(), E>,
 ) -> Result<ManifestSummary, ReadError<E>> {
     let mut summary = ManifestSummary::default();
-    let mut handle = |columns: &validate::Columns, raw: RawRow| -> Result<(), ReadError<E>> {
+    let mut handle = |columns: &validate::Columns, raw: RawRow<'_>| -> Result<(), ReadError<E>> {
         summary.rows += 1;
         if raw.line <= skip_through {
             return Ok(());

@@ -67,12 +67,10 @@ impl ExpectedStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "approved" => Some(ExpectedStatus::Approved),
-            "rejected" => Some(ExpectedStatus::Rejected),
-            "pending" => Some(ExpectedStatus::Pending),
-            _ => None,
-        }
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|e| s.eq_ignore_ascii_case(e.as_str()))
     }
 }
 

@@ -114,7 +114,7 @@ pub fn read<E>(
     path: &Path,
     query: &str,
     kind: RowKind,
-    handle: &mut impl FnMut(&Columns, RawRow) -> Result<(), ReadError<E>>,
+    handle: &mut impl FnMut(&Columns, RawRow<'_>) -> Result<(), ReadError<E>>,
 ) -> Result<(), ReadError<E>> {
     let shown = path.display().to_string();
     let mut columns: Option<Columns> = None;
@@ -133,7 +133,14 @@ pub fn read<E>(
             field: columns.name(i).unwrap_or("?").to_owned(),
             reason: reason.into(),
         });
-        match handle(columns, RawRow { line, cells, error }) {
+        match handle(
+            columns,
+            RawRow {
+                line,
+                cells: &cells,
+                error,
+            },
+        ) {
             Ok(()) => Ok(()),
             Err(ReadError::Manifest(e)) => Err(e),
             Err(ReadError::Sink(e)) => {

@@ -83,8 +83,15 @@ const POLL_REQUIRED: &[&str] = &["user_id", "job_id"];
 #[derive(Debug)]
 pub struct Columns {
     names: Vec<String>,
-    index: HashMap<String, usize>,
     known: &'static [&'static str],
+    /// Where each of `known` is in the header (`known_at[k]` for `known[k]`): the columns
+    /// every row reads, found without hashing the name once per row.
+    known_at: Vec<Option<usize>>,
+    /// The names lower-cased, in header order.
+    lower: Vec<String>,
+    /// Whether the column at each position is an extra (unknown) one, sent as
+    /// `partner_params`.
+    extra: Vec<bool>,
 }
 
 impl Columns {
@@ -152,11 +159,36 @@ impl Columns {
                 });
             }
         }
+        let known_at = known.iter().map(|k| index.get(*k).copied()).collect();
+        let lower = names.iter().map(|name| name.to_ascii_lowercase()).collect();
+        let extra = names
+            .iter()
+            .map(|name| !name.is_empty() && !known.contains(&name.to_ascii_lowercase().as_str()))
+            .collect();
         Ok(Self {
             names,
-            index,
             known,
+            known_at,
+            lower,
+            extra,
         })
+    }
+
+    /// Where `column` (a lower-case name) is in the header.
+    fn position(&self, column: &str) -> Option<usize> {
+        match self.known.iter().position(|k| *k == column) {
+            Some(k) => self.known_at.get(k).copied().flatten(),
+            // Another column (one an id type requires): the header is short, a scan of its
+            // lower-cased names costs less than hashing the name.
+            None => self
+                .lower
+                .iter()
+                .position(|name| !name.is_empty() && name == column),
+        }
+    }
+
+    fn is_extra(&self, i: usize) -> bool {
+        self.extra.get(i).copied().unwrap_or(false)
     }
 
     pub fn len(&self) -> usize {
@@ -178,7 +210,7 @@ struct Cells<'a> {
 impl Cells<'_> {
     /// The trimmed cell, `None` when absent or empty.
     fn get(&self, column: &str) -> Option<&str> {
-        let i = *self.columns.index.get(column)?;
+        let i = self.columns.position(column)?;
         let cell = self.cells.get(i)?.trim();
         (!cell.is_empty()).then_some(cell)
     }
@@ -207,12 +239,7 @@ impl Cells<'_> {
     fn extra(&self) -> Map<String, Value> {
         let mut extra = Map::new();
         for (i, name) in self.columns.names.iter().enumerate() {
-            if name.is_empty()
-                || self
-                    .columns
-                    .known
-                    .contains(&name.to_ascii_lowercase().as_str())
-            {
+            if !self.columns.is_extra(i) {
                 continue;
             }
             if let Some(cell) = self
@@ -239,14 +266,7 @@ impl Cells<'_> {
             ));
         }
         for (i, cell) in self.cells.iter().enumerate() {
-            let extra = self.columns.names.get(i).is_some_and(|name| {
-                !name.is_empty()
-                    && !self
-                        .columns
-                        .known
-                        .contains(&name.to_ascii_lowercase().as_str())
-            });
-            if extra && cell.trim().len() > MAX_EXTRA_CELL_BYTES {
+            if self.columns.is_extra(i) && cell.trim().len() > MAX_EXTRA_CELL_BYTES {
                 let field = self.columns.names.get(i).cloned().unwrap_or_default();
                 return Err(self.error(
                     &field,
@@ -381,11 +401,11 @@ fn poll(cells: &Cells) -> Result<PollRow, RowError> {
 
 /// Validates one raw row against the run's id types. Always returns a row: a bad one as
 /// [`RowBody::Invalid`].
-pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: RawRow) -> Row {
+pub fn row(columns: &Columns, kind: RowKind, salt: &str, rules: &IdTypes, raw: RawRow<'_>) -> Row {
     let RawRow { line, cells, error } = raw;
     let cells = Cells {
         columns,
-        cells: &cells,
+        cells,
         line,
     };
     let shape = cells.check_shape();
@@ -490,9 +510,10 @@ mod tests {
             "expected_result_code",
         ];
         let columns = Columns::new("m.csv", header(&names), RowKind::Verify).unwrap();
+        let cells = header(cells);
         let raw = RawRow {
             line: 7,
-            cells: header(cells),
+            cells: &cells,
             error: None,
         };
         row(
