@@ -1,6 +1,3 @@
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     // Before anything reads the API key: no core dump may hold it.
     if let Err(e) = smile_recon::cli::settings::disable_core_dumps() {
