@@ -139,12 +139,13 @@ pub const MAX_STORED_ANSWER_BYTES: usize = 65_536;
 /// kept even when a server sends them anyway.
 const UNASKED: &[&str] = &["history", "image_links"];
 
+/// [`UNASKED`] as they appear as keys in an answer's text.
+const UNASKED_KEYS: &[&str] = &["\"history\"", "\"image_links\""];
+
 /// What is stored of an answer: `raw` (the server's bytes) when it is small and holds
 /// nothing we did not ask for; else a trimmed copy within [`MAX_STORED_ANSWER_BYTES`].
 pub fn stored_answer(raw: String) -> String {
-    if raw.len() <= MAX_STORED_ANSWER_BYTES
-        && !UNASKED.iter().any(|k| raw.contains(&format!("\"{k}\"")))
-    {
+    if raw.len() <= MAX_STORED_ANSWER_BYTES && !UNASKED_KEYS.iter().any(|k| raw.contains(k)) {
         return raw;
     }
     let Ok(serde_json::Value::Object(mut top)) = serde_json::from_str::<serde_json::Value>(&raw)
@@ -358,6 +359,12 @@ fn result_code(sent: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unasked_keys_are_the_unasked_fields_quoted() {
+        let quoted: Vec<String> = UNASKED.iter().map(|k| format!("\"{k}\"")).collect();
+        assert_eq!(UNASKED_KEYS, quoted);
+    }
 
     fn api(code: &str, status: u16) -> ApiError {
         ApiError::Api {
