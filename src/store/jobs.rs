@@ -122,6 +122,20 @@ impl Store {
     /// Stages a batch of rows in one transaction. A valid row whose job_id an earlier row
     /// already uses is staged `invalid`, naming that row's line.
     pub fn stage(&mut self, run_id: i64, rows: &[NewJob]) -> Result<StageCounts, StoreError> {
+        // The rows' run is checked once per batch (the closing UPDATE of `runs` must find
+        // it), so the foreign-key lookup SQLite would make for every row is off meanwhile.
+        // The pragma takes effect only outside a transaction, hence around it.
+        let off = self.conn.pragma_update(None, "foreign_keys", "OFF");
+        let staged = off
+            .map_err(|e| self.err(e))
+            .and_then(|()| self.stage_batch(run_id, rows));
+        let on = self.conn.pragma_update(None, "foreign_keys", "ON");
+        let counts = staged?;
+        on.map_err(|e| self.err(e))?;
+        Ok(counts)
+    }
+
+    fn stage_batch(&mut self, run_id: i64, rows: &[NewJob]) -> Result<StageCounts, StoreError> {
         let path = self.path.clone();
         let err = |e| super::sqlite(&path, e);
         let now = now_ms();
@@ -169,11 +183,19 @@ impl Store {
                 counts.add(state);
             }
         }
-        tx.execute(
-            "UPDATE runs SET staged_rows = staged_rows + ?2, updated_at = ?3 WHERE id = ?1",
-            params![run_id, counts.staged as i64, now],
-        )
-        .map_err(err)?;
+        let runs = tx
+            .execute(
+                "UPDATE runs SET staged_rows = staged_rows + ?2, updated_at = ?3 WHERE id = ?1",
+                params![run_id, counts.staged as i64, now],
+            )
+            .map_err(err)?;
+        if runs != 1 {
+            // Undone with the transaction: no job may name a run that does not exist.
+            return Err(StoreError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("no run {run_id} to stage rows into"),
+            });
+        }
         tx.commit().map_err(err)?;
         Ok(counts)
     }
@@ -584,6 +606,47 @@ mod tests {
             expected_result_code: None,
             expected_status: Some(ExpectedStatus::Approved),
         }
+    }
+
+    /// Staging checks its run once per batch instead of SQLite's per-row foreign key:
+    /// rows for a run that does not exist are refused whole, and the foreign keys are on
+    /// again afterwards, whether the batch was staged or refused.
+    #[test]
+    fn staging_into_a_missing_run_is_refused_and_foreign_keys_come_back_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let rows: Vec<NewJob> = (2..2 + ROWS_PER_INSERT as i64 + 3)
+            .map(|line| new_job(line, &format!("j{line}"), JobState::Queued))
+            .collect();
+        let refused = store.stage(7, &rows).unwrap_err();
+        assert!(refused.to_string().contains("no run 7"), "{refused}");
+        let fk = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(fk(&store), 1);
+        let jobs: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jobs, 0, "a refused batch leaves no row");
+        let run = store
+            .create_run(&super::super::NewRun {
+                name: "n".into(),
+                mode: super::super::RunMode::Poll,
+                endpoint: None,
+                manifest_path: "-".into(),
+                manifest_query: None,
+                manifest_sha256: "0".repeat(64),
+                config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
+            })
+            .unwrap();
+        assert_eq!(store.stage(run, &rows).unwrap().staged, rows.len() as u64);
+        assert_eq!(fk(&store), 1);
     }
 
     /// line, job_id, state, last_error, staged_invalid, expected_status
