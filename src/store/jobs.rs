@@ -434,7 +434,7 @@ impl Store {
                     category: r.get(17)?,
                     smile_job_id: r.get(18)?,
                     result_source: r.get(19)?,
-                    result_json: r.get::<_, Option<super::Answer>>(20)?.map(|a| a.0),
+                    result_json: stored_answer(r, 20)?,
                     signature_confirmed: r.get(21)?,
                     expected_result_code: r.get(22)?,
                     expected_status: r.get(23)?,
@@ -469,6 +469,23 @@ pub type RunCounts = (BTreeMap<JobState, u64>, BTreeMap<String, u64>);
 /// result (an invalid row has none).
 fn counts_category(state: JobState) -> bool {
     matches!(state, JobState::Done | JobState::Failed | JobState::GaveUp)
+}
+
+/// A job's stored answer (column `index` of `r`, whose first two columns are the job's
+/// row and manifest line), text again; a value that does not decode names its job.
+fn stored_answer(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
+    match r.get::<_, Option<super::Answer>>(index) {
+        Ok(answer) => Ok(answer.map(|a| a.0)),
+        Err(rusqlite::Error::FromSqlConversionFailure(i, kind, why)) => {
+            let (row, line): (i64, i64) = (r.get(0)?, r.get(1)?);
+            Err(rusqlite::Error::FromSqlConversionFailure(
+                i,
+                kind,
+                format!("job row {row} (manifest line {line}), result_json: {why}").into(),
+            ))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// How one row was staged.
@@ -647,6 +664,56 @@ mod tests {
             .unwrap();
         assert_eq!(store.stage(run, &rows).unwrap().staged, rows.len() as u64);
         assert_eq!(fk(&store), 1);
+    }
+
+    /// A stored answer that does not decode is an error that names its job and column,
+    /// not a panic or an empty answer.
+    #[test]
+    fn a_damaged_stored_answer_names_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let run = store
+            .create_run(&super::super::NewRun {
+                name: "n".into(),
+                mode: super::super::RunMode::Poll,
+                endpoint: None,
+                manifest_path: "-".into(),
+                manifest_query: None,
+                manifest_sha256: "0".repeat(64),
+                config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
+            })
+            .unwrap();
+        let rows: Vec<NewJob> = (2..5)
+            .map(|line| new_job(line, &format!("j{line}"), JobState::Queued))
+            .collect();
+        store.stage(run, &rows).unwrap();
+        let answer = super::super::Answer(r#"{"ResultCode":"1020"}"#.into());
+        store
+            .conn
+            .execute("UPDATE jobs SET result_json = ?1 WHERE line = 2", [&answer])
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE jobs SET result_json = x'01ffffff7f00' WHERE line = 4",
+                [],
+            )
+            .unwrap();
+        let mut seen = Vec::new();
+        let err = store
+            .for_each_job(run, |j| {
+                seen.push(j.result_json);
+                Ok(())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("manifest line 4") && err.contains("result_json"),
+            "{err}"
+        );
+        assert_eq!(seen, [Some(answer.0), None]);
     }
 
     /// line, job_id, state, last_error, staged_invalid, expected_status
