@@ -329,10 +329,9 @@ fn forget_run_pii(
             tx.prepare("SELECT id, input_json, result_json FROM jobs WHERE run_id = ?1")?;
         let mut rows = jobs.query([run_id])?;
         while let Some(row) = rows.next()? {
-            let (id, input, result): (i64, String, Option<super::Answer>) =
-                (row.get(0)?, row.get(1)?, row.get(2)?);
+            let (id, input): (i64, String) = (row.get(0)?, row.get(1)?);
             let input = m.input(&input);
-            let result = result.and_then(|r| m.result(&r.0)).map(super::Answer);
+            let result = super::pii::minimised_answer(m, row, 2)?;
             if input.is_some() || result.is_some() {
                 changed.push((id, input, result));
             }
@@ -351,6 +350,82 @@ fn forget_run_pii(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Abandoning minimises every answer, including one that does not decode or is not
+    /// JSON (a damaged or altered database): it goes whole, and the run can be retired.
+    #[test]
+    fn abandoned_answers_that_cannot_be_read_go_whole() {
+        use crate::store::{Answer, JobState, NewJob, NewRun, RunMode};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+        let run = store
+            .create_run(&NewRun {
+                name: "n".into(),
+                mode: RunMode::Poll,
+                endpoint: None,
+                manifest_path: "-".into(),
+                manifest_query: None,
+                manifest_sha256: "0".repeat(64),
+                config_json: "{}".into(),
+                run_key: "k".into(),
+                generation: 0,
+            })
+            .unwrap();
+        let rows: Vec<NewJob> = (2..6)
+            .map(|line| NewJob {
+                line,
+                user_id: format!("u{line}"),
+                job_id: format!("j{line}"),
+                job_id_derived: false,
+                country: None,
+                id_type: None,
+                input_json: "{}".into(),
+                state: JobState::Queued,
+                error: None,
+                expected_result_code: None,
+                expected_status: None,
+            })
+            .collect();
+        store.stage(run, &rows).unwrap();
+        let record = Answer(r#"{"result":{"FullName":"Ada Obi","ResultCode":"1012"}}"#.into());
+        let cut = r#"{"result":{"FullName":"Ada Obi","DOB":"1990"#;
+        let set = |line: i64, value: &dyn rusqlite::ToSql| {
+            store
+                .conn
+                .execute(
+                    "UPDATE jobs SET result_json = ?2 WHERE line = ?1",
+                    params![line, value],
+                )
+                .unwrap();
+        };
+        set(2, &record);
+        set(3, &cut);
+        set(4, &Answer(cut.into()));
+        set(5, &vec![1u8, 0xff, 0xff, 0xff, 0x7f, 0]);
+        let m = super::super::pii::Minimiser::with_secret(b"k");
+        let tx = store.conn.transaction().unwrap();
+        assert_eq!(forget_run_pii(&tx, &m, run).unwrap(), 4);
+        tx.commit().unwrap();
+        let mut answers = Vec::new();
+        store
+            .for_each_job(run, |j| {
+                answers.push(j.result_json.unwrap());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(answers.len(), 4);
+        for a in &answers {
+            assert!(!a.contains("Ada"), "{a}");
+        }
+        assert!(
+            answers[0].contains("1012"),
+            "the verdict stays: {}",
+            answers[0]
+        );
+        for a in &answers[1..] {
+            assert!(a.contains(super::super::pii::REMOVED_MARK), "{a}");
+        }
+    }
 
     #[test]
     fn a_running_run_without_a_live_holder_is_shown_interrupted() {

@@ -19,8 +19,9 @@ pub const REMOVED_MARK: &str = "pii_removed";
 /// The personal fields an answer may carry (Enhanced KYC returns the ID authority's
 /// record). Export hides them unless `--show-pii`; a final job's answer keeps none of them
 /// (the ID number masked) unless the run kept personal data.
-pub const PERSONAL_FIELDS: [&str; 13] = [
+pub const PERSONAL_FIELDS: [&str; 14] = [
     "FullName",
+    "Gender",
     "FirstName",
     "MiddleName",
     "LastName",
@@ -113,11 +114,33 @@ impl Minimiser {
         )
     }
 
-    /// An answer without the person's record, or `None` when it holds none.
+    /// An answer without the person's record, or `None` when it holds none. A stored
+    /// answer that is not JSON (only a damaged or altered database holds one) cannot be
+    /// searched for personal fields, so it goes whole: reports cannot read it either.
     pub fn result(&self, result_json: &str) -> Option<String> {
-        let mut value: Value = serde_json::from_str(result_json).ok()?;
+        let Ok(mut value) = serde_json::from_str::<Value>(result_json) else {
+            return Some(json!({ REMOVED_MARK: "the stored answer was not JSON" }).to_string());
+        };
         remove_personal_fields(&mut value).then(|| value.to_string())
     }
+}
+
+/// The stored answer in column `index` of `row` without the person's record (`None`:
+/// nothing to change). An answer that does not decode (a damaged or altered value)
+/// cannot be searched, so it is replaced whole, as one that is not JSON is.
+pub(super) fn minimised_answer(
+    m: &Minimiser,
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<super::Answer>> {
+    let text = match row.get::<_, Option<super::Answer>>(index) {
+        Ok(answer) => answer.map(|a| a.0),
+        Err(
+            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..),
+        ) => Some(String::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text.and_then(|t| m.result(&t)).map(super::Answer))
 }
 
 /// Replaces [`PERSONAL_FIELDS`] wherever they appear (a job_status answer holds the result
@@ -317,6 +340,21 @@ mod tests {
         assert_eq!(v["result"]["IDType"], "BVN");
         assert_eq!(m.result(&out), None, "minimised twice");
         assert_eq!(m.result(r#"{"ResultCode":"1020"}"#), None);
+    }
+
+    /// An answer that is not JSON (cut short, altered) cannot be searched, so it goes.
+    #[test]
+    fn an_answer_that_is_not_json_is_removed_whole() {
+        let m = Minimiser::with_secret(b"k");
+        for bad in [
+            r#"{"result":{"FullName":"Ada Obi","DOB":"1990"#,
+            "Ada Obi",
+            "",
+        ] {
+            let out = m.result(bad).unwrap();
+            assert!(!out.contains("Ada") && out.contains(REMOVED_MARK), "{out}");
+            assert_eq!(m.result(&out), None, "removed twice");
+        }
     }
 
     /// The cheap check must say yes to every answer the minimiser would change: an

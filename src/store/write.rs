@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::answer::{self, Answer};
+use super::answer;
 use super::pii::Minimiser;
 use super::state::ACTIVE_SQL;
 use super::{EventKind, EventOutcome, JobState, ResultSource, Store, StoreError};
@@ -284,12 +284,16 @@ impl<'t> Batch<'t> {
         let Some(m) = self.minimiser else {
             return Ok(());
         };
-        let (input, result): (String, Option<Answer>) = self
+        let (input, result) = self
             .tx
             .prepare_cached("SELECT input_json, result_json FROM jobs WHERE id = ?1")?
-            .query_row([row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .query_row([row], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    super::pii::minimised_answer(m, r, 1)?,
+                ))
+            })?;
         let input = m.input(&input);
-        let result = result.and_then(|j| m.result(&j.0)).map(Answer);
         if input.is_some() || result.is_some() {
             self.tx
                 .prepare_cached(
