@@ -208,3 +208,41 @@ async fn retry_refuses_other_states_and_unknown_runs() {
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
     assert!(text(&none).contains("no run 9"), "{}", text(&none));
 }
+
+/// A manifest that cannot be read any more (moved, or a relative path from another folder)
+/// is refused before any job is put back: the finished run stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_that_cannot_be_read_is_refused_before_anything_is_put_back() {
+    let faults = Faults {
+        fail_rate: 0.6,
+        ..Faults::default()
+    };
+    let b = batch::setup(30, 73, faults, None).await;
+    let dir = b.dir.path();
+    let first = submit(&b.sandbox, dir, "1");
+    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
+    let before = b.jobs(1);
+    let failed = count(&before, JobState::Failed) + count(&before, JobState::GaveUp);
+    assert!(failed > 0, "the faults fail some jobs");
+    std::fs::rename(dir.join("manifest.csv"), dir.join("moved.csv")).unwrap();
+    let retry = smile_recon(&["retry", "--run", "1", "--db", "runs.db", "--quiet"], dir);
+    assert_eq!(retry.status.code(), Some(2), "{}", text(&retry));
+    assert!(
+        text(&retry).contains("nothing was put back"),
+        "{}",
+        text(&retry)
+    );
+    let after = b.jobs(1);
+    assert_eq!(
+        count(&after, JobState::Failed) + count(&after, JobState::GaveUp),
+        failed,
+        "no job was put back"
+    );
+    let store = Store::open_read_only(&dir.join("runs.db")).unwrap();
+    let run = store.run(1).unwrap().unwrap();
+    assert_eq!(
+        store.executions(run.id).unwrap().len(),
+        1,
+        "no retry recorded"
+    );
+}

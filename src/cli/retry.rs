@@ -68,6 +68,16 @@ fn put_back(args: &RetryArgs, states: &[JobState]) -> Result<RetryCounts, Error>
             run.id
         )));
     }
+    // The resume that follows reads the manifest again: one it cannot read is refused
+    // before any job is put back, not after.
+    if run.manifest_path != "-"
+        && let Err(e) = std::fs::File::open(&run.manifest_path)
+    {
+        return Err(Error::usage(format!(
+            "run {}: its manifest {} cannot be read ({e}); nothing was put back",
+            run.id, run.manifest_path
+        )));
+    }
     refuse_minimised(&store, &run, states)?;
     let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
     let command = format!("retry --run {} --state {}", run.id, names.join(","));
