@@ -609,21 +609,7 @@ fn stage_row(
 mod tests {
     use super::*;
 
-    fn new_job(line: i64, job_id: &str, state: JobState) -> NewJob {
-        NewJob {
-            line,
-            user_id: format!("u{line}"),
-            job_id: job_id.to_owned(),
-            job_id_derived: false,
-            country: None,
-            id_type: None,
-            input_json: "{}".into(),
-            state,
-            error: (state == JobState::Invalid).then(|| "field dob: bad".to_owned()),
-            expected_result_code: None,
-            expected_status: Some(ExpectedStatus::Approved),
-        }
-    }
+    use super::super::new_job_for_tests as new_job;
 
     /// Staging checks its run once per batch instead of SQLite's per-row foreign key:
     /// rows for a run that does not exist are refused whole, and the foreign keys are on
@@ -649,19 +635,7 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(jobs, 0, "a refused batch leaves no row");
-        let run = store
-            .create_run(&super::super::NewRun {
-                name: "n".into(),
-                mode: super::super::RunMode::Poll,
-                endpoint: None,
-                manifest_path: "-".into(),
-                manifest_query: None,
-                manifest_sha256: "0".repeat(64),
-                config_json: "{}".into(),
-                run_key: "k".into(),
-                generation: 0,
-            })
-            .unwrap();
+        let run = super::super::poll_run_for_tests(&mut store);
         assert_eq!(store.stage(run, &rows).unwrap().staged, rows.len() as u64);
         assert_eq!(fk(&store), 1);
     }
@@ -672,19 +646,7 @@ mod tests {
     fn a_damaged_stored_answer_names_its_job() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store
-            .create_run(&super::super::NewRun {
-                name: "n".into(),
-                mode: super::super::RunMode::Poll,
-                endpoint: None,
-                manifest_path: "-".into(),
-                manifest_query: None,
-                manifest_sha256: "0".repeat(64),
-                config_json: "{}".into(),
-                run_key: "k".into(),
-                generation: 0,
-            })
-            .unwrap();
+        let run = super::super::poll_run_for_tests(&mut store);
         let rows: Vec<NewJob> = (2..5)
             .map(|line| new_job(line, &format!("j{line}"), JobState::Queued))
             .collect();
@@ -726,19 +688,7 @@ mod tests {
     fn staging_in_chunks_keeps_every_rows_state_and_the_duplicate_rule() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store
-            .create_run(&super::super::NewRun {
-                name: "n".into(),
-                mode: super::super::RunMode::Poll,
-                endpoint: None,
-                manifest_path: "-".into(),
-                manifest_query: None,
-                manifest_sha256: "0".repeat(64),
-                config_json: "{}".into(),
-                run_key: "k".into(),
-                generation: 0,
-            })
-            .unwrap();
+        let run = super::super::poll_run_for_tests(&mut store);
         let n = ROWS_PER_INSERT as i64 * 3 + 5;
         let dup_of = |line: i64| match line {
             12 => Some(5),   // same chunk

@@ -355,35 +355,13 @@ mod tests {
     /// JSON (a damaged or altered database): it goes whole, and the run can be retired.
     #[test]
     fn abandoned_answers_that_cannot_be_read_go_whole() {
-        use crate::store::{Answer, JobState, NewJob, NewRun, RunMode};
+        use crate::store::{Answer, JobState, NewJob};
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("a.db")).unwrap();
-        let run = store
-            .create_run(&NewRun {
-                name: "n".into(),
-                mode: RunMode::Poll,
-                endpoint: None,
-                manifest_path: "-".into(),
-                manifest_query: None,
-                manifest_sha256: "0".repeat(64),
-                config_json: "{}".into(),
-                run_key: "k".into(),
-                generation: 0,
-            })
-            .unwrap();
+        let run = super::super::poll_run_for_tests(&mut store);
         let rows: Vec<NewJob> = (2..6)
-            .map(|line| NewJob {
-                line,
-                user_id: format!("u{line}"),
-                job_id: format!("j{line}"),
-                job_id_derived: false,
-                country: None,
-                id_type: None,
-                input_json: "{}".into(),
-                state: JobState::Queued,
-                error: None,
-                expected_result_code: None,
-                expected_status: None,
+            .map(|line| {
+                super::super::new_job_for_tests(line, &format!("j{line}"), JobState::Queued)
             })
             .collect();
         store.stage(run, &rows).unwrap();

@@ -344,6 +344,42 @@ pub(crate) fn seed_for_tests(path: &Path, jobs: &[(i64, i64, &str, Option<&str>)
     }
 }
 
+/// A manifest row for unit tests (user `u<line>`, an invalid one with a reason).
+#[cfg(test)]
+pub(crate) fn new_job_for_tests(line: i64, job_id: &str, state: JobState) -> NewJob {
+    NewJob {
+        line,
+        user_id: format!("u{line}"),
+        job_id: job_id.to_owned(),
+        job_id_derived: false,
+        country: None,
+        id_type: None,
+        input_json: "{}".into(),
+        state,
+        error: (state == JobState::Invalid).then(|| "field dob: bad".to_owned()),
+        expected_result_code: None,
+        expected_status: Some(crate::manifest::ExpectedStatus::Approved),
+    }
+}
+
+/// A poll run in `store` for unit tests; its id.
+#[cfg(test)]
+pub(crate) fn poll_run_for_tests(store: &mut Store) -> i64 {
+    store
+        .create_run(&NewRun {
+            name: "n".into(),
+            mode: RunMode::Poll,
+            endpoint: None,
+            manifest_path: "-".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+            run_key: "k".into(),
+            generation: 0,
+        })
+        .expect("create the test run")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
