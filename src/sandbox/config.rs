@@ -85,7 +85,8 @@ pub struct SandboxConfig {
     pub callback_delay: Duration,
     /// Attempts per callback (the first one included) while the receiver does not answer 2xx.
     pub callback_attempts: u32,
-    /// Wait before the second attempt; doubled for each attempt after it.
+    /// Wait before the second attempt; doubled for each attempt after it, and each wait
+    /// lengthened by a random part of itself (up to double).
     pub callback_backoff: Duration,
     /// Bound on one callback attempt.
     pub callback_timeout: Duration,
