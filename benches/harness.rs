@@ -312,6 +312,258 @@ async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Dura
     (pairs.len() as f64 / wall.as_secs_f64(), self_cpu() - cpu)
 }
 
+/// How (9)'s floor keeps each answer: appended to a table of results, or updating a
+/// row staged beforehand (what resuming needs: the rows not yet answered are known).
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    Appended,
+    Staged,
+}
+
+/// (9): the bare loop, plus the least a durable record of each answer costs: one writer
+/// thread, WAL with synchronous=NORMAL as the store has, one transaction per batch of
+/// answers gathered for 2 ms (the runner's writer lingers up to that), the job's ResultCode and time and nothing else; no event, no answer
+/// body, no dispatcher. With `Floor::Staged` the manifest's rows are inserted first
+/// (5,000 a transaction, inside the clock) and each answer updates its row.
+async fn recorded_loop(
+    url: &str,
+    manifest: &Path,
+    concurrency: usize,
+    db: &Path,
+    floor: Floor,
+) -> (f64, Duration) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let pairs: Arc<Vec<(String, String)>> = Arc::new(
+        std::fs::read_to_string(manifest)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split(',');
+                (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+            })
+            .collect(),
+    );
+    let client = SmileClient::new(ClientConfig {
+        base_url: url.to_owned(),
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(30),
+        credentials: Credentials::new(PARTNER, ApiKey::new(KEY).unwrap()).unwrap(),
+        extra_roots: Vec::new(),
+    })
+    .unwrap();
+    let cpu = self_cpu();
+    let started = Instant::now();
+    let mut conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE jobs (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+             job_id TEXT NOT NULL, state TEXT NOT NULL, result_code TEXT, completed_at INTEGER);
+         CREATE TABLE results (id INTEGER PRIMARY KEY, job INTEGER NOT NULL,
+             result_code TEXT, completed_at INTEGER);",
+    )
+    .unwrap();
+    if floor == Floor::Staged {
+        for (n, chunk) in pairs.chunks(5_000).enumerate() {
+            let tx = conn.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO jobs (id, user_id, job_id, state) VALUES (?1, ?2, ?3, 'queued')",
+                    )
+                    .unwrap();
+                for (i, (user, job)) in chunk.iter().enumerate() {
+                    insert
+                        .execute(rusqlite::params![(n * 5_000 + i) as i64, user, job])
+                        .unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<(i64, Option<String>)>();
+    let writer = std::thread::spawn(move || {
+        let sql = match floor {
+            Floor::Appended => {
+                "INSERT INTO results (job, result_code, completed_at) VALUES (?1, ?2, ?3)"
+            }
+            Floor::Staged => {
+                "UPDATE jobs SET state = 'done', result_code = ?2, completed_at = ?3 WHERE id = ?1"
+            }
+        };
+        while let Ok(first) = rx.recv() {
+            let tx = conn.transaction().unwrap();
+            {
+                let mut write = tx.prepare_cached(sql).unwrap();
+                let mut record = |(row, code): (i64, Option<String>)| {
+                    write
+                        .execute(rusqlite::params![row, code, now_ms()])
+                        .unwrap();
+                };
+                record(first);
+                // The runner's writer lingers up to 2 ms for company; this floor
+                // always does, so its batches are at least as large.
+                std::thread::sleep(Duration::from_millis(2));
+                for more in rx.try_iter().take(4095) {
+                    record(more);
+                }
+            }
+            tx.commit().unwrap();
+        }
+    });
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, pairs, next, tx) = (client.clone(), pairs.clone(), next.clone(), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((user, job)) = pairs.get(i) else {
+                    break;
+                };
+                let answer = client.job_status(user, job, false, false).await.unwrap();
+                let code = answer
+                    .result
+                    .as_ref()
+                    .and_then(|r| r.as_object())
+                    .and_then(|r| r.result_code.clone());
+                tx.send((i as i64, code)).unwrap();
+            }
+        }));
+    }
+    drop(tx);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    writer.join().unwrap();
+    let wall = started.elapsed();
+    (pairs.len() as f64 / wall.as_secs_f64(), self_cpu() - cpu)
+}
+
+/// (9): the store's own staging, without the manifest: `rows` poll rows built in memory
+/// (5,000 at a time, as the runner's reader hands them over) and staged with
+/// `Store::stage`, the runner's own call; seconds spent in `stage` alone.
+fn staging_alone(dir: &Path, rows: usize) -> f64 {
+    let db = dir.join("staging-alone.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let mut store = Store::open(&db).unwrap();
+    let run = store
+        .create_run(&NewRun {
+            name: "staging".into(),
+            mode: smile_recon::job_spec::RunMode::Poll,
+            endpoint: None,
+            manifest_path: "-".into(),
+            manifest_query: None,
+            manifest_sha256: "0".repeat(64),
+            config_json: "{}".into(),
+            run_key: "0".repeat(64),
+            generation: 0,
+        })
+        .unwrap();
+    let mut in_stage = Duration::ZERO;
+    let mut batch = Vec::with_capacity(5_000);
+    for start in (0..rows).step_by(5_000) {
+        batch.clear();
+        batch.extend((start..(start + 5_000).min(rows)).map(|i| NewJob {
+            line: i as i64 + 2,
+            user_id: format!("user-{i:07}"),
+            job_id: format!("job-{i:07}"),
+            job_id_derived: false,
+            country: None,
+            id_type: None,
+            input_json: format!("{{\"user_id\":\"user-{i:07}\",\"job_id\":\"job-{i:07}\"}}"),
+            state: JobState::Queued,
+            error: None,
+            expected_result_code: None,
+            expected_status: None,
+        }));
+        let started = Instant::now();
+        store.stage(run, &batch).unwrap();
+        in_stage += started.elapsed();
+    }
+    in_stage.as_secs_f64()
+}
+
+/// (9): the bare loop against the two floors of (8)'s runner, alternating, `rounds`
+/// times; medians of CPU per job and of each floor's ratio to the loop in its round.
+async fn floor_figure(
+    dir: &Path,
+    manifest: &Path,
+    n: usize,
+    rounds: usize,
+    row: &mut impl FnMut(&str, String, &str),
+) -> Value {
+    let m = without_expectations(manifest, &dir.join(format!("minimal{n}.csv")));
+    let server = Sandbox::minimal();
+    let db = dir.join("floor.db");
+    // `HARNESS_FLOOR_ONLY=loop|appended|staged`: one run of that variant and nothing
+    // else, to count its instructions under callgrind (the server is another process).
+    if let Ok(only) = std::env::var("HARNESS_FLOOR_ONLY") {
+        let (_, cpu) = match only.as_str() {
+            "appended" => recorded_loop(&server.url, &m, 64, &db, Floor::Appended).await,
+            "staged" => recorded_loop(&server.url, &m, 64, &db, Floor::Staged).await,
+            _ => bare_loop(&server.url, &m, 64).await,
+        };
+        return json!({"only": only, "cpu_s": cpu.as_secs_f64()});
+    }
+    let per_job = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
+    let (mut lp, mut ap, mut sp) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (_, loop_cpu) = bare_loop(&server.url, &m, 64).await;
+        let (_, appended) = recorded_loop(&server.url, &m, 64, &db, Floor::Appended).await;
+        let (_, staged) = recorded_loop(&server.url, &m, 64, &db, Floor::Staged).await;
+        let l = per_job(loop_cpu);
+        lp.push(l);
+        ap.push(per_job(appended) / l);
+        sp.push(per_job(staged) / l);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let all = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (a_all, s_all) = (all(&ap), all(&sp));
+    let (l, a, st) = (median(&mut lp), median(&mut ap), median(&mut sp));
+    row(
+        "(9) bare loop, client CPU ms per job (median)",
+        format!("{l:.4}"),
+        "",
+    );
+    row(
+        &format!("(9) + each answer appended to SQLite: CPU / loop's, median of {rounds}"),
+        format!("{a:.2}x ({a_all})"),
+        "",
+    );
+    row(
+        &format!(
+            "(9) + rows staged first, each answer updating its row: CPU / loop's, median of {rounds}"
+        ),
+        format!("{st:.2}x ({s_all})"),
+        "",
+    );
+    let rows = 10 * n;
+    let mut alone: Vec<f64> = (0..3).map(|_| staging_alone(dir, rows)).collect();
+    let alone_all = all(&alone);
+    let alone = median(&mut alone);
+    row(
+        &format!("(9) Store::stage alone, {rows} rows built in memory: s (median of 3)"),
+        format!("{alone:.2} ({alone_all})"),
+        "",
+    );
+    json!({"jobs": n, "loop_cpu_ms_per_job": l, "appended_ratio": a, "staged_ratio": st,
+           "appended_ratios": ap, "staged_ratios": sp, "staging_alone_rows": rows,
+           "staging_alone_s": alone})
+}
+
 /// (7): state changes through the writer thread, from 64 concurrent senders. `waiting`:
 /// each waits for its commit before the next (`Writer::commit`, as the callback receiver
 /// does); otherwise each queues its turn and goes on (`Writer::finish`, as the engine's
@@ -631,6 +883,12 @@ async fn harness() {
         let pairs = if only.is_empty() { 5 } else { 7 };
         let figure = minimal_figure(&dir, &m100k, n100k, pairs, &mut row).await;
         results.insert("minimal".into(), figure);
+    }
+
+    if wants("9") {
+        let rounds = if only.is_empty() { 5 } else { 7 };
+        let figure = floor_figure(&dir, &m100k, n100k, rounds, &mut row).await;
+        results.insert("durable_floor".into(), figure);
     }
 
     if wants("3") {
