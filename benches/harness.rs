@@ -267,8 +267,8 @@ fn self_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// (2): the floor: sign, send, parse, confirm; no store, no limiter.
-async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Duration) {
+/// The loops' (user_id, job_id) pairs from a poll manifest, and their client.
+fn loop_setup(url: &str, manifest: &Path) -> (Arc<Vec<(String, String)>>, SmileClient) {
     let pairs: Arc<Vec<(String, String)>> = Arc::new(
         std::fs::read_to_string(manifest)
             .unwrap()
@@ -288,6 +288,12 @@ async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Dura
         extra_roots: Vec::new(),
     })
     .unwrap();
+    (pairs, client)
+}
+
+/// (2): the floor: sign, send, parse, confirm; no store, no limiter.
+async fn bare_loop(url: &str, manifest: &Path, concurrency: usize) -> (f64, Duration) {
+    let (pairs, client) = loop_setup(url, manifest);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu = self_cpu();
     let started = Instant::now();
@@ -335,25 +341,7 @@ async fn recorded_loop(
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let pairs: Arc<Vec<(String, String)>> = Arc::new(
-        std::fs::read_to_string(manifest)
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let mut f = l.split(',');
-                (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
-            })
-            .collect(),
-    );
-    let client = SmileClient::new(ClientConfig {
-        base_url: url.to_owned(),
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(30),
-        credentials: Credentials::new(PARTNER, ApiKey::new(KEY).unwrap()).unwrap(),
-        extra_roots: Vec::new(),
-    })
-    .unwrap();
+    let (pairs, client) = loop_setup(url, manifest);
     let cpu = self_cpu();
     let started = Instant::now();
     let mut conn = rusqlite::Connection::open(db).unwrap();
