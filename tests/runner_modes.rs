@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::batch::{self, Batch};
-use smile_recon::api::SubmitEndpoint;
+use smile_recon::api::{SubmitEndpoint, TimestampStyle};
 use smile_recon::exit::ExitStatus;
 use smile_recon::job_spec::RunMode;
 use smile_recon::sandbox::{Faults, Outage};
@@ -51,6 +51,31 @@ async fn submit(endpoint: SubmitEndpoint, faults: Faults, seed: u64) -> Batch {
 async fn verify_async_without_faults() {
     let batch = submit(SubmitEndpoint::VerifyAsync, Faults::default(), 1).await;
     assert!(batch.sandbox.stats().callbacks_delivered > 0);
+}
+
+/// Smile ID's Identity Verification page shows its answers (the body a callback carries)
+/// signed with `2021-08-12T17:57:00.614879`: microseconds, no offset. The receiver reads
+/// that as UTC and takes every callback; job_status's answers in that form confirm too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_async_with_timestamps_in_microseconds_without_an_offset() {
+    let batch = batch::setup_with(ROWS, 9, Faults::default(), None, |config| {
+        config.timestamps = TimestampStyle::MicrosNoOffset;
+    })
+    .await;
+    let finished = batch
+        .run(batch.request(
+            RunMode::Submit,
+            batch.submit_flags(SubmitEndpoint::VerifyAsync),
+        ))
+        .await;
+    batch::assert_matches_manifest(&batch, finished.run_id);
+    let stats = batch.sandbox.stats();
+    assert!(stats.accepted_submissions > 0, "{stats:?}");
+    assert_eq!(
+        (stats.callbacks_delivered, stats.callbacks_failed),
+        (stats.accepted_submissions, 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

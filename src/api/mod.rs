@@ -15,5 +15,5 @@ pub mod tls;
 pub use client::{ApiError, ClientConfig, SmileClient, SubmitReply};
 pub use codes::{Category, RetryClass};
 pub use endpoint::{Endpoint, Environment, SubmitEndpoint};
-pub use signature::{ApiKey, Credentials, SignedStamp};
+pub use signature::{ApiKey, Credentials, SignedStamp, TimestampStyle};
 pub use tls::{CaCertError, load_ca_file};

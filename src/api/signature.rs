@@ -212,7 +212,12 @@ impl Credentials {
 
     /// A fresh timestamp (ISO-8601 UTC, milliseconds, `Z`) and its signature.
     pub fn stamp_now(&self) -> SignedStamp {
-        let timestamp = now_timestamp();
+        self.stamp_now_as(TimestampStyle::MillisZ)
+    }
+
+    /// A fresh timestamp written in `style`, and its signature.
+    pub fn stamp_now_as(&self, style: TimestampStyle) -> SignedStamp {
+        let timestamp = style.now();
         let signature = self.sign(&timestamp);
         SignedStamp {
             timestamp,
@@ -238,7 +243,31 @@ impl Credentials {
 
 /// Now, as the Node SDK sends it: `2026-11-22T15:37:19.123Z`.
 pub fn now_timestamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    TimestampStyle::MillisZ.now()
+}
+
+/// How a timestamp is written. Smile ID's pages show two forms for what its servers sign:
+/// `2018-03-13T21:04:11.193Z` (the job_status page) and `2021-08-12T17:57:00.614879`, UTC
+/// without an offset, in microseconds (the Identity Verification page's answer, the body
+/// a callback carries). Both are read by whoever confirms them; the signature covers the
+/// string as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimestampStyle {
+    /// `2026-11-22T15:37:19.123Z`
+    #[default]
+    MillisZ,
+    /// `2026-11-22T15:37:19.123456`
+    MicrosNoOffset,
+}
+
+impl TimestampStyle {
+    pub fn now(self) -> String {
+        let now = chrono::Utc::now();
+        match self {
+            TimestampStyle::MillisZ => now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            TimestampStyle::MicrosNoOffset => now.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +310,17 @@ mod tests {
         let t = now_timestamp();
         assert!(t.ends_with('Z') && t.len() == 24, "{t}");
         assert!(chrono::DateTime::parse_from_rfc3339(&t).is_ok());
+    }
+
+    #[test]
+    fn the_microsecond_form_has_no_offset_and_is_signed_as_written() {
+        let stamp = creds().stamp_now_as(TimestampStyle::MicrosNoOffset);
+        let t = &stamp.timestamp;
+        assert_eq!(t.len(), 26, "{t}");
+        assert_eq!(&t[19..20], ".", "{t}");
+        assert!(!t.ends_with('Z') && !t.contains('+'), "{t}");
+        assert!(chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").is_ok());
+        assert!(creds().confirm(t, &stamp.signature));
     }
 
     #[test]

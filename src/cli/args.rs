@@ -440,6 +440,11 @@ pub struct SandboxArgs {
     /// with job_complete false and the code; `mixed`, either, drawn per answer from --seed.
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = StatusErrorsArg::Http)]
     pub status_errors: StatusErrorsArg,
+    /// How the timestamps of signed answers and callbacks are written: `millis-z`,
+    /// 2026-11-22T15:37:19.123Z; `micros`, 2026-11-22T15:37:19.123456 (UTC, no offset),
+    /// as Smile ID's Identity Verification page shows its answers.
+    #[arg(long, value_enum, value_name = "FORM", default_value_t = TimestampsArg::MillisZ)]
+    pub timestamps: TimestampsArg,
     /// Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1, ::1 and
     /// localhost); clients trust it with `--ca-cert` (see --tls-cert).
     #[arg(long)]
@@ -456,6 +461,22 @@ pub enum StatusErrorsArg {
     Http,
     Signed,
     Mixed,
+}
+
+/// `--timestamps`: the two forms Smile ID's pages show for what its servers sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimestampsArg {
+    MillisZ,
+    Micros,
+}
+
+impl From<TimestampsArg> for crate::api::TimestampStyle {
+    fn from(a: TimestampsArg) -> Self {
+        match a {
+            TimestampsArg::MillisZ => Self::MillisZ,
+            TimestampsArg::Micros => Self::MicrosNoOffset,
+        }
+    }
 }
 
 impl From<StatusErrorsArg> for crate::sandbox::StatusErrors {

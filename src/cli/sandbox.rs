@@ -131,6 +131,7 @@ fn config(args: &SandboxArgs) -> Result<(SandboxConfig, bool), Error> {
     };
     config.seed = args.seed;
     config.status_errors = args.status_errors.into();
+    config.timestamps = args.timestamps.into();
     config.callback_delay = Duration::from_millis(args.callback_delay_ms);
     config.callback_attempts = args.callback_attempts;
     config.id_limit = args.id_limit;

@@ -464,14 +464,27 @@ async fn counted(
     answer
 }
 
-/// Whether an ISO-8601 timestamp (`...Z` as Node sends it, `+00:00` with microseconds
-/// as Python does) is within `max_age` of now, either side. Unparseable: no.
+/// Whether an ISO-8601 timestamp is within `max_age` of now, either side. Read: `...Z` as
+/// Node sends it, `+00:00` with microseconds as Python does, any other offset, and no
+/// offset at all, taken as UTC: Smile ID's Identity Verification page shows its answers
+/// (the same body a callback carries) signed with `2021-08-12T17:57:00.614879`.
+/// Unparseable: no.
 pub fn timestamp_is_fresh(timestamp: &str, now_ms: i64, max_age: Duration) -> bool {
-    let Ok(at) = chrono::DateTime::parse_from_rfc3339(timestamp.trim()) else {
+    let Some(at) = timestamp_millis(timestamp.trim()) else {
         return false;
     };
-    let skew = at.timestamp_millis().abs_diff(now_ms);
+    let skew = at.abs_diff(now_ms);
     u128::from(skew) <= max_age.as_millis()
+}
+
+/// Unix milliseconds of an ISO-8601 date and time, with an offset or (UTC) without.
+fn timestamp_millis(timestamp: &str) -> Option<i64> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(timestamp) {
+        return Some(at.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|at| at.and_utc().timestamp_millis())
 }
 
 /// A status and text to answer a callback with.
@@ -767,6 +780,8 @@ mod tests {
             "2025-06-01T11:58:00.123456+00:00", // Python, microseconds
             "2025-06-01T14:04:59+02:00",        // another offset, within the window
             "2025-06-01T12:05:00.000Z",         // the edge, in the future
+            "2025-06-01T12:00:00.614879",       // no offset (Smile ID's example): UTC
+            "2025-06-01T11:59:30",              // no offset, no fraction
         ] {
             assert!(timestamp_is_fresh(fresh, now, window), "{fresh}");
         }
@@ -774,7 +789,9 @@ mod tests {
             "2019-03-01T10:00:00.000Z",
             "2025-06-01T11:54:59.999Z",
             "2025-06-01T12:05:00.001Z",
-            "1559383200", // a Unix time: not ISO-8601
+            "2025-06-01T14:00:00.000", // no offset is UTC, not local time: 2 h off
+            "2025-06-01 12:00:00",     // not the ISO-8601 form
+            "1559383200",              // a Unix time: not ISO-8601
             "",
             "not a time",
         ] {

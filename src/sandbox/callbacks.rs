@@ -15,7 +15,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::watch;
 
-use crate::api::Credentials;
+use crate::api::{Credentials, TimestampStyle};
 
 use super::respond;
 use super::stats::StatsRecorder;
@@ -24,6 +24,7 @@ use super::stats::StatsRecorder;
 pub struct CallbackSender {
     http: reqwest::Client,
     credentials: Credentials,
+    timestamps: TimestampStyle,
     attempts: u32,
     backoff: Duration,
     stats: Arc<StatsRecorder>,
@@ -32,6 +33,7 @@ pub struct CallbackSender {
 impl CallbackSender {
     pub fn new(
         credentials: Credentials,
+        timestamps: TimestampStyle,
         attempts: u32,
         backoff: Duration,
         timeout: Duration,
@@ -53,6 +55,7 @@ impl CallbackSender {
         Ok(Self {
             http,
             credentials,
+            timestamps,
             attempts: attempts.max(1),
             backoff,
             stats,
@@ -83,7 +86,8 @@ impl CallbackSender {
                 }
             }
             StatsRecorder::bump(&self.stats.callback_attempts);
-            let body = respond::signed(result_json, &self.credentials.stamp_now());
+            let body =
+                respond::signed(result_json, &self.credentials.stamp_now_as(self.timestamps));
             let sent = self
                 .http
                 .post(url)
@@ -151,6 +155,7 @@ mod tests {
         let sender = Arc::new(
             CallbackSender::new(
                 credentials,
+                TimestampStyle::MillisZ,
                 4,
                 Duration::from_millis(20),
                 Duration::from_secs(5),

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::api::ApiKey;
 use crate::api::models::IdInfo;
+use crate::api::{ApiKey, TimestampStyle};
 
 use super::registry::Registry;
 use super::tls::TlsConfig;
@@ -98,6 +98,8 @@ pub struct SandboxConfig {
     pub preload: Vec<PreloadedJob>,
     /// The shape of job_status's error answers.
     pub status_errors: StatusErrors,
+    /// How the timestamps of its signed answers and callbacks are written.
+    pub timestamps: TimestampStyle,
     /// Serve HTTPS with this certificate instead of plain HTTP.
     pub tls: Option<TlsConfig>,
 }
@@ -119,6 +121,7 @@ impl SandboxConfig {
             seed: 0,
             preload: Vec::new(),
             status_errors: StatusErrors::default(),
+            timestamps: TimestampStyle::default(),
             tls: None,
         }
     }

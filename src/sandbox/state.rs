@@ -9,8 +9,8 @@ use axum::response::Response;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::api::Credentials;
 use crate::api::models::{NumberOrString, PartnerParams};
+use crate::api::{Credentials, SignedStamp, TimestampStyle};
 
 use super::SandboxError;
 use super::authority::{Authority, Verdict};
@@ -40,6 +40,7 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     pub services: String,
     pub status_errors: StatusErrors,
+    pub timestamps: TimestampStyle,
 }
 
 fn finished(outcome: &Verdict) -> Arc<Finished> {
@@ -52,6 +53,11 @@ fn finished(outcome: &Verdict) -> Arc<Finished> {
 }
 
 impl AppState {
+    /// A fresh timestamp in the configured style, signed.
+    fn stamp(&self) -> SignedStamp {
+        self.credentials.stamp_now_as(self.timestamps)
+    }
+
     pub fn new(
         config: SandboxConfig,
         shutdown: watch::Receiver<bool>,
@@ -71,6 +77,7 @@ impl AppState {
         let stats = Arc::new(StatsRecorder::new());
         let callbacks = CallbackSender::new(
             credentials.clone(),
+            config.timestamps,
             config.callback_attempts,
             config.callback_backoff,
             config.callback_timeout,
@@ -81,6 +88,7 @@ impl AppState {
         let state = Self {
             services: super::services::body(&config.registry),
             status_errors: config.status_errors,
+            timestamps: config.timestamps,
             authority: Authority::new(config.registry),
             jobs: JobStore::new(),
             limiter: IdLimiter::new(config.id_limit, config.id_limit_window),
@@ -136,7 +144,7 @@ impl AppState {
                     StatusErrors::Mixed => self.faults.coin(),
                 };
                 if signed {
-                    let stamp = self.credentials.stamp_now();
+                    let stamp = self.stamp();
                     let body = respond::job_status_error(&stamp, rej.code, &rej.message);
                     respond::json(StatusCode::OK, body)
                 } else {
@@ -163,7 +171,7 @@ impl AppState {
             JobView::Complete(f) => Some(f.as_ref()),
             JobView::Pending => None,
         };
-        let stamp = self.credentials.stamp_now();
+        let stamp = self.stamp();
         let body = respond::job_status(&stamp, finished, history.as_deref(), q.image_links);
         Ok(respond::json(StatusCode::OK, body))
     }
@@ -222,7 +230,7 @@ impl AppState {
             self.stats.accepted(&job_id);
         }
         self.stats.result(outcome.result_code);
-        let body = respond::signed(&done.json, &self.credentials.stamp_now());
+        let body = respond::signed(&done.json, &self.stamp());
         Ok(respond::json(StatusCode::OK, body))
     }
 
@@ -299,7 +307,7 @@ impl AppState {
         let id_number = id_number.ok_or_else(|| missing("id_number"))?;
         let cleared = self.limiter.reset(country, id_type, id_number);
         let body = serde_json::json!({"success": true, "cleared": cleared}).to_string();
-        let body = respond::signed(&body, &self.credentials.stamp_now());
+        let body = respond::signed(&body, &self.stamp());
         Ok(respond::json(StatusCode::OK, body))
     }
 }

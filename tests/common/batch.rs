@@ -43,6 +43,20 @@ pub async fn setup_shaped(
     poll: Option<Duration>,
     shape: StatusErrors,
 ) -> Batch {
+    setup_with(rows, seed, faults, poll, |config| {
+        config.status_errors = shape
+    })
+    .await
+}
+
+/// [`setup`] with the sandbox's configuration changed by `configure` before it starts.
+pub async fn setup_with(
+    rows: usize,
+    seed: u64,
+    faults: Faults,
+    poll: Option<Duration>,
+    configure: impl FnOnce(&mut SandboxConfig),
+) -> Batch {
     let dir = tempfile::tempdir().unwrap();
     let mix: Mix = MIX.parse().unwrap();
     let generated = sandbox::generate(rows.max(50), rows, seed, &mix);
@@ -57,7 +71,7 @@ pub async fn setup_shaped(
             Vec::new()
         }
     };
-    let sandbox = start_shaped(&generated, faults, seed, preload, shape).await;
+    let sandbox = start_configured(&generated, faults, seed, preload, configure).await;
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, KEY).unwrap();
     let db = dir.path().join("runs.db");
@@ -78,15 +92,15 @@ pub async fn start_sandbox(
     seed: u64,
     preload: Vec<PreloadedJob>,
 ) -> RunningSandbox {
-    start_shaped(generated, faults, seed, preload, StatusErrors::Http).await
+    start_configured(generated, faults, seed, preload, |_| {}).await
 }
 
-async fn start_shaped(
+async fn start_configured(
     generated: &Generated,
     faults: Faults,
     seed: u64,
     preload: Vec<PreloadedJob>,
-    shape: StatusErrors,
+    configure: impl FnOnce(&mut SandboxConfig),
 ) -> RunningSandbox {
     let mut config = SandboxConfig::new(
         PARTNER.into(),
@@ -97,7 +111,7 @@ async fn start_shaped(
     config.seed = seed;
     config.callback_delay = Duration::from_millis(20);
     config.preload = preload;
-    config.status_errors = shape;
+    configure(&mut config);
     sandbox::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
