@@ -7,7 +7,9 @@
 //! - its signature confirms with our key (else 401);
 //! - its timestamp is within `--callback-max-age` of now, past or future (else 401);
 //! - its (timestamp, signature) pair was never accepted before, in any run of this
-//!   database (else 409; accepted pairs are kept in `callback_replays`);
+//!   database (else 409; accepted pairs are kept in `callback_replays`). With job_status
+//!   confirming, a pair used by another job is taken once more per job and execution, as
+//!   a claim: two genuine callbacks signed in the same millisecond share a pair;
 //! - its `PartnerParams` name a job of this run, `job_id` and `user_id` both (else 404);
 //! - that job was sent and is not final (queued: 409; final: 200 "already recorded").
 //!
@@ -147,6 +149,8 @@ pub enum Refusal {
     Malformed,
     /// The body did not arrive within the body timeout.
     Slow,
+    /// The body is over [`MAX_CALLBACK_BYTES`].
+    TooLarge,
     Signature,
     Timestamp,
     Replay,
@@ -157,9 +161,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 10] = [
         Refusal::Malformed,
         Refusal::Slow,
+        Refusal::TooLarge,
         Refusal::Signature,
         Refusal::Timestamp,
         Refusal::Replay,
@@ -173,6 +178,7 @@ impl Refusal {
         match self {
             Refusal::Malformed => "malformed",
             Refusal::Slow => "body_too_slow",
+            Refusal::TooLarge => "body_too_large",
             Refusal::Signature => "bad_signature",
             Refusal::Timestamp => "timestamp_outside_window",
             Refusal::Replay => "replayed",
@@ -227,6 +233,9 @@ struct Receiver {
     /// Pairs accepted by this execution (the database has every run's): two copies of
     /// one pair posted at once cannot both pass the database check.
     pairs: Mutex<HashSet<(String, String)>>,
+    /// Jobs (rows) that took a claim on a pair used before (`JobStatus` confirmation
+    /// only): at most one each in an execution.
+    shared: Mutex<HashSet<i64>>,
     /// Body bytes buffered across all requests now.
     buffered: AtomicUsize,
 }
@@ -261,6 +270,7 @@ impl CallbackServer {
             tally,
             policy,
             pairs: Mutex::new(HashSet::new()),
+            shared: Mutex::new(HashSet::new()),
             buffered: AtomicUsize::new(0),
         });
         // Any path: `--callback-url https://hooks.example.com/smile` behind a proxy that
@@ -508,13 +518,8 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body
     let pair = (signed.timestamp.clone(), signed.signature.clone());
     // The pair is taken in memory before anything is written: of two copies posted at
     // once, one passes.
-    if seen
-        || !rx
-            .pairs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(pair.clone())
-    {
+    let fresh = !seen && lock(&rx.pairs).insert(pair.clone());
+    if !fresh && !shared_pair_claim(&rx, row) {
         return refused(
             &rx,
             Refusal::Replay,
@@ -524,15 +529,31 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body
             ),
         );
     }
-    let answer = record(&rx, row, state, &signed, pair.clone(), now).await;
+    let answer = record(&rx, row, state, &signed, fresh.then(|| pair.clone()), now).await;
     if answer.0 != StatusCode::OK {
-        // Nothing was recorded: the pair may come again (Smile ID retrying).
-        rx.pairs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&pair);
+        // Nothing was recorded: the pair (or the job's one shared claim) may come again
+        // (Smile ID retrying).
+        if fresh {
+            lock(&rx.pairs).remove(&pair);
+        } else {
+            lock(&rx.shared).remove(&row);
+        }
     }
     answer
+}
+
+/// Whether a callback whose pair was used before may still claim its job: two genuine
+/// callbacks signed in the same instant (Smile ID's timestamps may have milliseconds
+/// only) share one pair, as the signature covers the timestamp alone. With job_status
+/// confirming, a callback is a claim and never a result, so the pair is taken once more
+/// per job, at most once per job in an execution: a copied pair cannot make a job ask
+/// job_status more than once for it. With `none`, a pair is taken once, whatever the job.
+fn shared_pair_claim(rx: &Receiver, row: i64) -> bool {
+    rx.policy.confirm == CallbackConfirm::JobStatus && lock(&rx.shared).insert(row)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The callback's signed result, once its body is read whole, parses, confirms with our
@@ -548,6 +569,7 @@ async fn authenticated(
             let why = match answer.0 {
                 StatusCode::SERVICE_UNAVAILABLE => Refusal::Busy,
                 StatusCode::REQUEST_TIMEOUT => Refusal::Slow,
+                StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
                 _ => Refusal::Malformed,
             };
             return Err(refused(rx, why, answer));
@@ -645,23 +667,23 @@ fn awaited_job(rx: &Receiver, signed: &SignedResult) -> Result<(i64, JobState, b
     Ok((row, state, seen))
 }
 
-/// Records an accepted callback: its pair, its event, and the claim (confirm) or the
-/// result itself (none).
+/// Records an accepted callback: its pair (unless it was used before), its event, and
+/// the claim (confirm) or the result itself (none).
 async fn record(
     rx: &Receiver,
     row: i64,
     state: JobState,
     signed: &SignedResult,
-    (timestamp, signature): (String, String),
+    pair: Option<(String, String)>,
     now: i64,
 ) -> Answer {
-    let pair = WriteOp::CallbackPair {
+    let pair = pair.map(|(timestamp, signature)| WriteOp::CallbackPair {
         run_id: rx.run_id,
         row,
         timestamp,
         signature,
         at: now,
-    };
+    });
     let event = |outcome| {
         WriteOp::Event(EventRecord {
             run_id: rx.run_id,
@@ -681,11 +703,13 @@ async fn record(
         Next::Final {
             code: Some(code), ..
         } if rx.policy.confirm == CallbackConfirm::JobStatus => {
-            let ops = vec![
-                pair,
-                event(EventOutcome::Claim),
-                WriteOp::Claim { row, code, at: now },
-            ];
+            let ops = pair
+                .into_iter()
+                .chain([
+                    event(EventOutcome::Claim),
+                    WriteOp::Claim { row, code, at: now },
+                ])
+                .collect();
             commit_noted(rx, state, ops).await
         }
         Next::Final {
@@ -708,12 +732,21 @@ async fn record(
                 staged_input: None,
                 at: now,
             });
-            let ops = vec![pair, event(EventOutcome::Callback), update];
+            let ops = pair
+                .into_iter()
+                .chain([event(EventOutcome::Callback), update])
+                .collect();
             commit_result(rx, state, to, category, ops).await
         }
         // Not a final result (a pending or retryable code): noted; job_status polling
         // takes the job from here.
-        _ => commit_noted(rx, state, vec![pair, event(EventOutcome::Callback)]).await,
+        _ => {
+            let ops = pair
+                .into_iter()
+                .chain([event(EventOutcome::Callback)])
+                .collect();
+            commit_noted(rx, state, ops).await
+        }
     }
 }
 
