@@ -233,8 +233,12 @@ struct Receiver {
     /// Pairs accepted by this execution (the database has every run's): two copies of
     /// one pair posted at once cannot both pass the database check.
     pairs: Mutex<HashSet<(String, String)>>,
-    /// Jobs (rows) that took a claim on a pair used before (`JobStatus` confirmation
-    /// only): at most one each in an execution.
+    /// Jobs (rows) that took a callback in this execution. Two genuine callbacks signed
+    /// in the same instant share a pair (the signature covers only the timestamp, which
+    /// Smile ID may write to the millisecond), so with job_status confirming, where a
+    /// callback is a claim and never a result, a job not in this set takes a pair used
+    /// before by another job. A copied pair thus claims each job at most once an
+    /// execution; with `none` a pair is taken once, whatever the job.
     shared: Mutex<HashSet<i64>>,
     /// Body bytes buffered across all requests now.
     buffered: AtomicUsize,
@@ -492,9 +496,15 @@ fn timestamp_millis(timestamp: &str) -> Option<i64> {
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(timestamp) {
         return Some(at.timestamp_millis());
     }
-    chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|at| at.and_utc().timestamp_millis())
+    // The separators RFC 3339 allows with an offset ('T', 't', ' ') are allowed without.
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dt%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(timestamp, f).ok())
+    .map(|at| at.and_utc().timestamp_millis())
 }
 
 /// A status and text to answer a callback with.
@@ -519,7 +529,14 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body
     // The pair is taken in memory before anything is written: of two copies posted at
     // once, one passes.
     let fresh = !seen && lock(&rx.pairs).insert(pair.clone());
-    if !fresh && !shared_pair_claim(&rx, row) {
+    // A job that takes a fresh pair takes no used one after it: its own pair again is a
+    // replay.
+    let first_for_job = lock(&rx.shared).insert(row);
+    let taken = fresh || (first_for_job && rx.policy.confirm == CallbackConfirm::JobStatus);
+    if !taken {
+        if first_for_job {
+            lock(&rx.shared).remove(&row);
+        }
         return refused(
             &rx,
             Refusal::Replay,
@@ -535,21 +552,12 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body
         // (Smile ID retrying).
         if fresh {
             lock(&rx.pairs).remove(&pair);
-        } else {
+        }
+        if first_for_job {
             lock(&rx.shared).remove(&row);
         }
     }
     answer
-}
-
-/// Whether a callback whose pair was used before may still claim its job: two genuine
-/// callbacks signed in the same instant (Smile ID's timestamps may have milliseconds
-/// only) share one pair, as the signature covers the timestamp alone. With job_status
-/// confirming, a callback is a claim and never a result, so the pair is taken once more
-/// per job, at most once per job in an execution: a copied pair cannot make a job ask
-/// job_status more than once for it. With `none`, a pair is taken once, whatever the job.
-fn shared_pair_claim(rx: &Receiver, row: i64) -> bool {
-    rx.policy.confirm == CallbackConfirm::JobStatus && lock(&rx.shared).insert(row)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -815,6 +823,9 @@ mod tests {
             "2025-06-01T12:05:00.000Z",         // the edge, in the future
             "2025-06-01T12:00:00.614879",       // no offset (Smile ID's example): UTC
             "2025-06-01T11:59:30",              // no offset, no fraction
+            "2025-06-01t12:00:00.5",            // a lower-case t, as with an offset
+            "2025-06-01 12:00:00.5",            // a space, as with an offset
+            "2025-06-01 12:00:00.5Z",
         ] {
             assert!(timestamp_is_fresh(fresh, now, window), "{fresh}");
         }
@@ -823,7 +834,7 @@ mod tests {
             "2025-06-01T11:54:59.999Z",
             "2025-06-01T12:05:00.001Z",
             "2025-06-01T14:00:00.000", // no offset is UTC, not local time: 2 h off
-            "2025-06-01 12:00:00",     // not the ISO-8601 form
+            "2025-06-01_12:00:00",     // not the ISO-8601 form
             "1559383200",              // a Unix time: not ISO-8601
             "",
             "not a time",

@@ -502,7 +502,15 @@ fn scheduled(
         Wait::Poll => {
             let polls = job.polls + sent.status_calls.max(1);
             update.polls = Some(polls);
-            ctx.config.backoff.poll_delay(polls as u32)
+            let cadence = ctx.config.backoff.poll_delay(polls as u32);
+            match (&job.callback_claim, &ctx.config.mode) {
+                // A callback claimed a result job_status does not have yet (Smile ID's
+                // lag, or a forged callback): the job waits for its callback again
+                // rather than polling at the job_status cadence, so a copied pair cannot
+                // set every job polling.
+                (Some(_), Mode::Submit { callback_grace, .. }) => cadence.max(*callback_grace),
+                _ => cadence,
+            }
         }
         Wait::Fixed(d) => d,
     };
@@ -651,6 +659,49 @@ mod tests {
             first_request_at: None,
             callback_claim: None,
         }
+    }
+
+    /// A job a callback claimed, which job_status says is still pending, waits for its
+    /// callback again (the grace), not the job_status cadence: a copied pair posted for
+    /// every job cannot set them all polling. Without a claim, the cadence.
+    #[tokio::test]
+    async fn a_claimed_job_still_pending_waits_a_grace_before_asking_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, _turns) = ctx(&dir);
+        let mut ctx = Arc::into_inner(ctx).unwrap();
+        let grace = Duration::from_secs(120);
+        ctx.config.mode = Mode::Submit {
+            endpoint: crate::api::SubmitEndpoint::VerifyAsync,
+            callback_url: None,
+            callback_grace: grace,
+        };
+        let pending = || Next::Again {
+            state: JobState::Awaiting,
+            wait: Wait::Poll,
+            code: Some("2302".into()),
+            error: None,
+        };
+        let one_call = WorkedTurn {
+            submissions: 0,
+            status_calls: 1,
+        };
+        let claimed = DueJob {
+            callback_claim: Some("1020".into()),
+            ..job(1)
+        };
+        let before = now_ms();
+        let update = to_update(&ctx, &claimed, pending(), one_call);
+        assert!(
+            update.next_attempt_at >= before + 120_000,
+            "{} ms",
+            update.next_attempt_at - before
+        );
+        let update = to_update(&ctx, &job(2), pending(), one_call);
+        assert!(
+            update.next_attempt_at < before + 60_000,
+            "{} ms",
+            update.next_attempt_at - before
+        );
     }
 
     #[tokio::test]

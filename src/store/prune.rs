@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{DbLock, RunStatus, RunSummary, Store, StoreError};
+use super::{DbLock, RunStatus, RunSummary, Store, StoreError, now_ms};
 
 /// The runs created before a cutoff: those that would be deleted and those kept because
 /// they are not over.
@@ -38,6 +38,12 @@ pub struct PruneCounts {
 /// Every table that holds rows of a run, children first (jobs and executions reference
 /// `runs(id)`; events and callback replays carry the run's id).
 const RUN_TABLES: [&str; 5] = ["events", "callback_replays", "executions", "jobs", "runs"];
+
+/// A callback's (timestamp, signature) pair is kept this long after it was accepted, even
+/// when its run is pruned: the timestamp may be up to `--callback-max-age` (a day at most)
+/// ahead of the clock when accepted and is taken until as far behind, so a pair deleted
+/// sooner could be replayed into a later run.
+pub const REPLAY_PAIRS_KEPT_MS: i64 = 2 * 86_400_000;
 
 /// Whether a run is over, so that nothing would ever resume it.
 pub fn is_over(status: RunStatus) -> bool {
@@ -91,12 +97,19 @@ impl Store {
             }
             for table in RUN_TABLES {
                 let column = if table == "runs" { "id" } else { "run_id" };
-                let n = tx
-                    .execute(
+                let n = if table == "callback_replays" {
+                    // Pairs still young enough to be replayed stay (a later prune takes them).
+                    tx.execute(
+                        "DELETE FROM callback_replays WHERE run_id = ?1 AND at < ?2",
+                        params![id, now_ms().saturating_sub(REPLAY_PAIRS_KEPT_MS)],
+                    )
+                } else {
+                    tx.execute(
                         &format!("DELETE FROM {table} WHERE {column} = ?1"),
                         params![id],
                     )
-                    .map_err(err)? as u64;
+                }
+                .map_err(err)? as u64;
                 match table {
                     "events" => counts.events += n,
                     "callback_replays" => counts.callback_replays += n,
@@ -187,5 +200,37 @@ mod tests {
             assert_eq!(other, 1, "{table}");
         }
         store.reclaim().unwrap();
+    }
+
+    /// A pair accepted within the last two days outlives its pruned run: it could still be
+    /// replayed within `--callback-max-age`.
+    #[test]
+    fn a_prune_keeps_the_callback_pairs_that_could_still_be_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prune.db");
+        drop(Store::open(&path).unwrap());
+        super::super::seed_for_tests(&path, &[(1, 1, "done", None)]);
+        let lock = DbLock::acquire(&path).unwrap();
+        let mut store = Store::open(&path).unwrap();
+        let now = now_ms();
+        store
+            .conn
+            .execute("UPDATE runs SET status = 'finished' WHERE id = 1", [])
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO callback_replays (timestamp, signature, run_id, job_row, at)
+                 VALUES ('old', 's', 1, 1, ?1), ('young', 's', 1, 1, ?2)",
+                params![
+                    now - REPLAY_PAIRS_KEPT_MS - 1,
+                    now - REPLAY_PAIRS_KEPT_MS + 60_000
+                ],
+            )
+            .unwrap();
+        let counts = store.prune_runs(&lock, &[1]).unwrap();
+        assert_eq!((counts.runs, counts.callback_replays), (1, 1));
+        assert!(store.callback_pair_seen("young", "s").unwrap());
+        assert!(!store.callback_pair_seen("old", "s").unwrap());
     }
 }
