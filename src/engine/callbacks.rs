@@ -44,7 +44,8 @@ use tokio::task::JoinSet;
 use crate::api::models::SignedResult;
 use crate::api::{Category, SmileClient};
 use crate::store::{
-    EventKind, EventOutcome, EventRecord, JobState, JobUpdate, ResultSource, Store, WriteOp, now_ms,
+    CallbackTarget, EventKind, EventOutcome, EventRecord, JobState, JobUpdate, ResultSource, Store,
+    WriteOp, now_ms,
 };
 
 use super::outcome::{self, Next};
@@ -157,11 +158,13 @@ pub enum Refusal {
     UnknownJob,
     NotSent,
     AlreadyFinal,
+    /// The job has a callback's claim already (job_status settles it).
+    ClaimPending,
     Busy,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 10] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::Malformed,
         Refusal::Slow,
         Refusal::TooLarge,
@@ -171,6 +174,7 @@ impl Refusal {
         Refusal::UnknownJob,
         Refusal::NotSent,
         Refusal::AlreadyFinal,
+        Refusal::ClaimPending,
         Refusal::Busy,
     ];
 
@@ -185,6 +189,7 @@ impl Refusal {
             Refusal::UnknownJob => "unknown_job",
             Refusal::NotSent => "job_not_sent",
             Refusal::AlreadyFinal => "job_already_final",
+            Refusal::ClaimPending => "claim_being_confirmed",
             Refusal::Busy => "over_limits",
         }
     }
@@ -636,8 +641,8 @@ fn awaited_job(rx: &Receiver, signed: &SignedResult) -> Result<(i64, JobState, b
             Ok::<_, crate::store::StoreError>((job, seen))
         })
     };
-    let (row, user_id, state, seen) = match found {
-        Ok((Some((row, user_id, state)), seen)) => (row, user_id, state, seen),
+    let (target, seen) = match found {
+        Ok((Some(target), seen)) => (target, seen),
         Ok((None, _)) => {
             return Err(refused(
                 rx,
@@ -650,6 +655,12 @@ fn awaited_job(rx: &Receiver, signed: &SignedResult) -> Result<(i64, JobState, b
             return Err((StatusCode::SERVICE_UNAVAILABLE, "try again\n"));
         }
     };
+    let CallbackTarget {
+        row,
+        user_id,
+        state,
+        claimed,
+    } = target;
     if user_id != params.user_id {
         return Err(refused(
             rx,
@@ -670,6 +681,16 @@ fn awaited_job(rx: &Receiver, signed: &SignedResult) -> Result<(i64, JobState, b
             rx,
             Refusal::NotSent,
             (StatusCode::CONFLICT, "this job was not sent\n"),
+        ));
+    }
+    if claimed {
+        // One claim per job: job_status settles it (or, still pending, is asked again
+        // after the grace). Another callback, genuine or copied, would only ask again
+        // sooner; answered 200 so Smile ID stops retrying, and nothing is written.
+        return Err(refused(
+            rx,
+            Refusal::ClaimPending,
+            (StatusCode::OK, "a claim for this job is being confirmed\n"),
         ));
     }
     Ok((row, state, seen))

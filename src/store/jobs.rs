@@ -29,6 +29,16 @@ pub struct NewJob {
     pub expected_status: Option<ExpectedStatus>,
 }
 
+/// The job a callback names, as the receiver judges it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackTarget {
+    pub row: i64,
+    pub user_id: String,
+    pub state: JobState,
+    /// A callback's claim waits for (or was answered by) job_status.
+    pub claimed: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StageCounts {
     pub staged: u64,
@@ -339,15 +349,20 @@ impl Store {
         &self,
         run_id: i64,
         job_id: &str,
-    ) -> Result<Option<(i64, String, JobState)>, StoreError> {
+    ) -> Result<Option<CallbackTarget>, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT id, user_id, state FROM jobs WHERE run_id = ?1 AND job_id = ?2 \
-                 AND staged_invalid = 0",
+                "SELECT id, user_id, state, callback_claim IS NOT NULL FROM jobs \
+                 WHERE run_id = ?1 AND job_id = ?2 AND staged_invalid = 0",
             )
             .and_then(|mut s| {
                 s.query_row(params![run_id, job_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok(CallbackTarget {
+                        row: r.get(0)?,
+                        user_id: r.get(1)?,
+                        state: r.get(2)?,
+                        claimed: r.get(3)?,
+                    })
                 })
                 .optional()
             })

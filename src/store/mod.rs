@@ -29,7 +29,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::files;
 
 pub use answer::Answer;
-pub use jobs::{DueJob, DuePage, JobRecord, NewJob, StageCounts};
+pub use jobs::{CallbackTarget, DueJob, DuePage, JobRecord, NewJob, StageCounts};
 pub use kinds::{EventKind, EventOutcome, ResultSource, RunMode};
 pub use lifecycle::{RetryCounts, RetryPlan, retry_job_id, shown_status};
 pub use lock::{DbLock, LockProbe};

@@ -193,7 +193,8 @@ impl<'t> Batch<'t> {
                 .tx
                 .prepare_cached(
                     "UPDATE jobs SET state = 'awaiting', callback_claim = ?2, \
-                     next_attempt_at = ?3, updated_at = ?3 \
+                     next_attempt_at = CASE WHEN callback_claim IS NULL THEN ?3 \
+                     ELSE next_attempt_at END, updated_at = ?3 \
                      WHERE id = ?1 AND (state = 'in_flight' OR state = 'awaiting')",
                 )?
                 .execute(params![row, code, at])?,
