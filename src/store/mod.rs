@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/008_job_retries.sql"),
     include_str!("../../migrations/009_run_identity.sql"),
     include_str!("../../migrations/010_pii_key.sql"),
+    include_str!("../../migrations/011_identity_generations.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

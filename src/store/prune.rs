@@ -202,6 +202,26 @@ mod tests {
         store.reclaim().unwrap();
     }
 
+    /// Pruning an identity's runs does not let `--again` reuse a generation (it would
+    /// derive the same job_ids, which Smile ID answers with the old results).
+    #[test]
+    fn a_pruned_identity_keeps_counting_its_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prune.db");
+        let mut store = Store::open(&path).unwrap();
+        let first = super::super::poll_run_for_tests(&mut store);
+        assert_eq!(store.next_generation("n", "k").unwrap(), 1);
+        store
+            .conn
+            .execute("UPDATE runs SET status = 'finished' WHERE id = ?1", [first])
+            .unwrap();
+        let lock = DbLock::acquire(&path).unwrap();
+        assert_eq!(store.prune_runs(&lock, &[first]).unwrap().runs, 1);
+        assert!(store.run(first).unwrap().is_none());
+        assert_eq!(store.next_generation("n", "k").unwrap(), 1);
+        assert_eq!(store.next_generation("n", "another key").unwrap(), 0);
+    }
+
     /// A pair accepted within the last two days outlives its pruned run: it could still be
     /// replayed within `--callback-max-age`.
     #[test]

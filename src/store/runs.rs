@@ -233,11 +233,16 @@ impl Store {
     }
 
     /// The next generation of an identity: one more than any of its runs, abandoned ones
-    /// included (their job_ids were sent too).
+    /// included (their job_ids were sent too), and pruned ones (`identity_generations`
+    /// outlives them).
     pub fn next_generation(&self, name: &str, key: &str) -> Result<i64, StoreError> {
         self.conn
             .query_row(
-                "SELECT COALESCE(MAX(generation) + 1, 0) FROM runs WHERE name = ?1 AND run_key = ?2",
+                "SELECT MAX( \
+                   (SELECT COALESCE(MAX(generation) + 1, 0) FROM runs \
+                    WHERE name = ?1 AND run_key = ?2), \
+                   (SELECT COALESCE(MAX(next_generation), 0) FROM identity_generations \
+                    WHERE name = ?1 AND run_key = ?2))",
                 params![name, key],
                 |r| r.get(0),
             )
