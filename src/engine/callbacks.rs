@@ -11,7 +11,9 @@
 //!   confirming, a pair used by another job is taken once more per job and execution, as
 //!   a claim: two genuine callbacks signed in the same millisecond share a pair;
 //! - its `PartnerParams` name a job of this run, `job_id` and `user_id` both (else 404);
-//! - that job was sent and is not final (queued: 409; final: 200 "already recorded").
+//! - that job was sent and is not final (queued: 409; final: 200 "already recorded");
+//! - with job_status confirming, that job has no claim being confirmed already (else 200,
+//!   nothing written: one claim per job, so posted-back pairs cannot keep it asking).
 //!
 //! A refused callback writes nothing to the database: it is counted in memory
 //! ([`Refusals`]) and the counts are printed when the run ends. With `--callback-confirm
