@@ -18,3 +18,11 @@ BEGIN
         ON CONFLICT (name, run_key)
         DO UPDATE SET next_generation = MAX(next_generation, excluded.next_generation);
 END;
+-- The highest run id ever given: a run created after its predecessors were pruned gets a
+-- new id, not a pruned run's (reports written under `{run}` would be overwritten).
+CREATE TABLE run_ids (last INTEGER NOT NULL);
+INSERT INTO run_ids (last) SELECT COALESCE(MAX(id), 0) FROM runs;
+CREATE TRIGGER run_ids_after_run AFTER INSERT ON runs
+BEGIN
+    UPDATE run_ids SET last = MAX(last, NEW.id);
+END;

@@ -107,6 +107,14 @@ pub enum Error {
         key: String,
         date: String,
     },
+    /// The identity ran before and its runs were pruned: as for a finished run, running
+    /// it again would pay for every row again.
+    #[error(
+        "{name} (key {key}) ran before in this database (its runs were pruned): running it \
+         again is refused so that no row is paid for twice; add --again to make a \
+         deliberate new run of it (new job_ids, every row sent again)"
+    )]
+    RanBeforePruned { name: String, key: String },
     /// A manifest without a single row (a failed export, most often).
     #[error(
         "{manifest} has no rows (only a header?); run {run} is abandoned. Pass --allow-empty \
@@ -163,6 +171,7 @@ impl Error {
             | Error::Spec(_)
             | Error::ManifestChanged { .. }
             | Error::AlreadyFinished { .. }
+            | Error::RanBeforePruned { .. }
             | Error::EmptyManifest { .. }
             | Error::NoSuchRun(_)
             | Error::Breaker { .. }
@@ -209,6 +218,13 @@ mod tests {
                     name: "n".into(),
                     key: "k".into(),
                     date: "d".into(),
+                },
+                1,
+            ),
+            (
+                Error::RanBeforePruned {
+                    name: "n".into(),
+                    key: "k".into(),
                 },
                 1,
             ),

@@ -169,3 +169,92 @@ async fn old_finished_runs_go_with_every_row_and_unfinished_ones_stay() {
         .collect();
     assert_eq!(ids, [2, 3]);
 }
+
+/// An identity whose finished run was pruned: the same manifest again is refused without
+/// `--again`, as it was while the run was there (before, it became a new run and paid for
+/// every row again); with `--again` it is a new generation whose derived job_ids are new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruned_identity_is_refused_without_again_and_new_with_it() {
+    let b = batch::setup(20, 84, Faults::default(), None).await;
+    let dir = b.dir.path();
+    // The manifest without its job_id column: job_ids are derived from the identity.
+    let mut reader = csv::Reader::from_path(&b.manifest).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let keep: Vec<usize> = (0..headers.len())
+        .filter(|i| &headers[*i] != "job_id")
+        .collect();
+    assert!(keep.len() < headers.len(), "{headers:?}");
+    let mut writer = csv::Writer::from_path(dir.join("derived.csv")).unwrap();
+    writer
+        .write_record(keep.iter().map(|i| &headers[*i]))
+        .unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        writer
+            .write_record(keep.iter().map(|i| &record[*i]))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let url = b.sandbox.base_url();
+    let submit = |again: bool| {
+        let mut args = vec![
+            "submit",
+            "--manifest",
+            "derived.csv",
+            "--endpoint",
+            "verify",
+            "--base-url",
+            &url,
+            "--rate",
+            "0",
+            "--db",
+            "runs.db",
+            "--quiet",
+        ];
+        if again {
+            args.push("--again");
+        }
+        smile_recon(&args, common::KEY, dir)
+    };
+    let first = submit(false);
+    assert!(
+        matches!(first.status.code(), Some(0 | 3)),
+        "{}",
+        text(&first)
+    );
+    let sent = b.sandbox.stats().accepted_submissions;
+    assert!(sent > 0);
+    rusqlite::Connection::open(&b.db)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET created_at = ?1",
+            [smile_recon::store::now_ms() - 100 * 86_400_000],
+        )
+        .unwrap();
+    let pruned = smile_recon(
+        &["runs", "prune", "--older-than", "90d", "--db", "runs.db"],
+        common::KEY,
+        dir,
+    );
+    assert!(
+        text(&pruned).contains("deleted 1 runs"),
+        "{}",
+        text(&pruned)
+    );
+
+    let refused = submit(false);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("pruned"), "{}", text(&refused));
+    assert!(text(&refused).contains("--again"), "{}", text(&refused));
+    assert_eq!(b.sandbox.stats().accepted_submissions, sent, "nothing sent");
+
+    let again = submit(true);
+    assert!(
+        matches!(again.status.code(), Some(0 | 3)),
+        "{}",
+        text(&again)
+    );
+    let stats = b.sandbox.stats();
+    assert_eq!(stats.accepted_submissions, 2 * sent, "{stats:?}");
+    assert_eq!(stats.duplicate_rejections, 0, "{stats:?}");
+}

@@ -183,6 +183,13 @@ pub fn choose(
             }
         },
         Some(run) => Ok(Choice::Resume(Box::new(run))),
+        // Its finished run pruned: refused as that run would be (without `--again`).
+        None if !again && store.identity_pruned(who.name, who.key)? => {
+            Err(Error::RanBeforePruned {
+                name: who.name.to_owned(),
+                key: short(who.key).to_owned(),
+            })
+        }
         None => Ok(Choice::New {
             generation: store.next_generation(who.name, who.key)?,
             again_of: None,

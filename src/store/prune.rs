@@ -203,7 +203,8 @@ mod tests {
     }
 
     /// Pruning an identity's runs does not let `--again` reuse a generation (it would
-    /// derive the same job_ids, which Smile ID answers with the old results).
+    /// derive the same job_ids, which Smile ID answers with the old results), nor a new
+    /// run reuse a run id.
     #[test]
     fn a_pruned_identity_keeps_counting_its_generations() {
         let dir = tempfile::tempdir().unwrap();
@@ -220,6 +221,9 @@ mod tests {
         assert!(store.run(first).unwrap().is_none());
         assert_eq!(store.next_generation("n", "k").unwrap(), 1);
         assert_eq!(store.next_generation("n", "another key").unwrap(), 0);
+        // Nor is a pruned run's id given again (reports under `{run}` would be overwritten).
+        let next = super::super::poll_run_for_tests(&mut store);
+        assert_eq!(next, first + 1);
     }
 
     /// A pair accepted within the last two days outlives its pruned run: it could still be

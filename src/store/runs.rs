@@ -148,9 +148,12 @@ impl Store {
         let now = now_ms();
         self.conn
             .execute(
-                "INSERT INTO runs (name, mode, endpoint, manifest_path, manifest_query, \
+                // The id follows the highest ever given (`run_ids`), pruned runs' included.
+                "INSERT INTO runs (id, name, mode, endpoint, manifest_path, manifest_query, \
                  manifest_sha256, config_json, status, created_at, updated_at, run_key, \
-                 generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'staging', ?8, ?8, ?9, ?10)",
+                 generation) VALUES ((SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM runs), \
+                 (SELECT COALESCE(MAX(last), 0) FROM run_ids)) + 1), \
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'staging', ?8, ?8, ?9, ?10)",
                 params![
                     run.name,
                     run.mode,
@@ -229,6 +232,18 @@ impl Store {
                 run_from_row,
             )
             .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether the identity ran in this database and none of its runs is left (pruned).
+    pub fn identity_pruned(&self, name: &str, key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM identity_generations WHERE name = ?1 AND run_key = ?2) \
+                 AND NOT EXISTS (SELECT 1 FROM runs WHERE name = ?1 AND run_key = ?2)",
+                params![name, key],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 
