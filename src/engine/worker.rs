@@ -505,9 +505,9 @@ fn scheduled(
             let cadence = ctx.config.backoff.poll_delay(polls as u32);
             match (&job.callback_claim, &ctx.config.mode) {
                 // A callback claimed a result job_status does not have yet (Smile ID's
-                // lag, or a forged callback): the job waits for its callback again
-                // rather than polling at the job_status cadence, so a copied pair cannot
-                // set every job polling.
+                // lag, or a forged callback): the job asks again after the grace, not at
+                // the job_status cadence, so a copied pair cannot set every job polling.
+                // (The receiver takes no other callback for a claimed job.)
                 (Some(_), Mode::Submit { callback_grace, .. }) => cadence.max(*callback_grace),
                 _ => cadence,
             }
@@ -661,9 +661,9 @@ mod tests {
         }
     }
 
-    /// A job a callback claimed, which job_status says is still pending, waits for its
-    /// callback again (the grace), not the job_status cadence: a copied pair posted for
-    /// every job cannot set them all polling. Without a claim, the cadence.
+    /// A job a callback claimed, which job_status says is still pending, asks again after
+    /// the grace, not at the job_status cadence: a copied pair posted for every job cannot
+    /// set them all polling. Without a claim, the cadence.
     #[tokio::test]
     async fn a_claimed_job_still_pending_waits_a_grace_before_asking_again() {
         let dir = tempfile::tempdir().unwrap();

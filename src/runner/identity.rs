@@ -183,7 +183,7 @@ pub fn choose(
             }
         },
         Some(run) => Ok(Choice::Resume(Box::new(run))),
-        // Its finished run pruned: refused as that run would be (without `--again`).
+        // Its runs pruned: refused as its finished run would be (without `--again`).
         None if !again && store.identity_pruned(who.name, who.key)? => {
             Err(Error::RanBeforePruned {
                 name: who.name.to_owned(),
