@@ -430,18 +430,15 @@ async fn recorded_loop(
     (pairs.len() as f64 / wall.as_secs_f64(), self_cpu() - cpu)
 }
 
-/// (9): the store's own staging, without the manifest: `rows` poll rows built in memory
-/// (5,000 at a time, as the runner's reader hands them over) and staged with
-/// `Store::stage`, the runner's own call; seconds spent in `stage` alone.
-fn staging_alone(dir: &Path, rows: usize) -> f64 {
-    let db = dir.join("staging-alone.db");
+/// A new database at `db` (any old one removed) holding one poll run named `name`.
+fn fresh_store(db: &Path, name: &str) -> (Store, i64) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let mut store = Store::open(&db).unwrap();
+    let store = Store::open(db).unwrap();
     let run = store
         .create_run(&NewRun {
-            name: "staging".into(),
+            name: name.into(),
             mode: smile_recon::job_spec::RunMode::Poll,
             endpoint: None,
             manifest_path: "-".into(),
@@ -452,6 +449,14 @@ fn staging_alone(dir: &Path, rows: usize) -> f64 {
             generation: 0,
         })
         .unwrap();
+    (store, run)
+}
+
+/// (9): the store's own staging, without the manifest: `rows` poll rows built in memory
+/// (5,000 at a time, as the runner's reader hands them over) and staged with
+/// `Store::stage`, the runner's own call; seconds spent in `stage` alone.
+fn staging_alone(dir: &Path, rows: usize) -> f64 {
+    let (mut store, run) = fresh_store(&dir.join("staging-alone.db"), "staging");
     let mut in_stage = Duration::ZERO;
     let mut batch = Vec::with_capacity(5_000);
     for start in (0..rows).step_by(5_000) {
@@ -557,24 +562,7 @@ async fn floor_figure(
 /// does); otherwise each queues its turn and goes on (`Writer::finish`, as the engine's
 /// workers do), and the clock stops when the writer has reported every turn committed.
 async fn writer_alone(dir: &Path, jobs: usize, waiting: bool) -> f64 {
-    let db = dir.join("writer.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    let mut store = Store::open(&db).unwrap();
-    let run = store
-        .create_run(&NewRun {
-            name: "writer".into(),
-            mode: smile_recon::job_spec::RunMode::Poll,
-            endpoint: None,
-            manifest_path: "-".into(),
-            manifest_query: None,
-            manifest_sha256: "0".repeat(64),
-            config_json: "{}".into(),
-            run_key: "0".repeat(64),
-            generation: 0,
-        })
-        .unwrap();
+    let (mut store, run) = fresh_store(&dir.join("writer.db"), "writer");
     let rows: Vec<NewJob> = (0..jobs)
         .map(|i| NewJob {
             line: i as i64 + 2,

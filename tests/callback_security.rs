@@ -170,6 +170,17 @@ async fn start_run_confirming(jobs: usize, rate: f64, burst: u32, confirm: Callb
     }
 }
 
+impl Run {
+    /// The run's end, within 30 s (its folder stays until the run is dropped).
+    async fn ends(&mut self) -> Finished {
+        tokio::time::timeout(Duration::from_secs(30), &mut self.handle)
+            .await
+            .expect("the run did not end")
+            .unwrap()
+            .unwrap_or_else(|f| panic!("{f}"))
+    }
+}
+
 fn read_jobs(db: &Path) -> Vec<JobRecord> {
     let store = Store::open_read_only(db).unwrap();
     let run = store.latest_run(false).unwrap().unwrap();
@@ -402,7 +413,7 @@ async fn two_callbacks_signed_in_the_same_instant_share_a_pair() {
         (CallbackConfirm::JobStatus, 200, 200),
         (CallbackConfirm::None, 409, 409),
     ] {
-        let run = start_run_confirming(2, 0.0, 5, confirm).await;
+        let mut run = start_run_confirming(2, 0.0, 5, confirm).await;
         let url = callback_url(&run.submissions, 2, Duration::from_secs(30)).await;
         let db = run.db.clone();
         wait_for(&db, Duration::from_secs(30), "both awaiting", |jobs| {
@@ -421,11 +432,7 @@ async fn two_callbacks_signed_in_the_same_instant_share_a_pair() {
         assert_eq!(send(&http, &url, &other).await, again, "{confirm:?}");
         match confirm {
             CallbackConfirm::JobStatus => {
-                let finished = tokio::time::timeout(Duration::from_secs(30), run.handle)
-                    .await
-                    .expect("the run did not end")
-                    .unwrap()
-                    .unwrap_or_else(|f| panic!("{f}"));
+                let finished = run.ends().await;
                 assert_eq!(finished.outcome, ExitStatus::Success);
                 for (i, j) in read_jobs(&db).iter().enumerate() {
                     assert_eq!(j.result_code.as_deref(), Some(genuine(i)), "{j:?}");
@@ -698,7 +705,7 @@ async fn a_flood_of_idle_and_slow_connections_neither_starves_nor_bloats_the_run
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_status_confirms_or_overrules_a_callbacks_claim() {
     const JOBS: usize = 3;
-    let run = start_run(JOBS, 0.0, 5).await;
+    let mut run = start_run(JOBS, 0.0, 5).await;
     let url = callback_url(&run.submissions, JOBS, Duration::from_secs(30)).await;
     let db = run.db.clone();
     wait_for(&db, Duration::from_secs(30), "all awaiting", |jobs| {
@@ -715,11 +722,7 @@ async fn job_status_confirms_or_overrules_a_callbacks_claim() {
         let to = if i == JOBS - 1 { &elsewhere } else { &url };
         assert_eq!(send(&http, to, &callback(i, genuine(i))).await, 200, "{to}");
     }
-    let finished = tokio::time::timeout(Duration::from_secs(30), run.handle)
-        .await
-        .expect("the run did not end")
-        .unwrap()
-        .unwrap_or_else(|f| panic!("{f}"));
+    let finished = run.ends().await;
     assert_eq!(finished.outcome, ExitStatus::Success);
     for (i, j) in read_jobs(&db).iter().enumerate() {
         assert_eq!(j.state, JobState::Done, "{j:?}");

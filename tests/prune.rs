@@ -43,6 +43,33 @@ fn rows_per_run(db: &Path) -> BTreeMap<(String, i64), i64> {
     all
 }
 
+/// `submit --endpoint verify` of `manifest` into `runs.db` against `url`, no rate limit,
+/// quiet, with `extra` flags.
+fn submit_verify(
+    dir: &Path,
+    url: &str,
+    manifest: &str,
+    key: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "submit",
+        "--manifest",
+        manifest,
+        "--endpoint",
+        "verify",
+        "--base-url",
+        url,
+        "--rate",
+        "0",
+        "--db",
+        "runs.db",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    smile_recon(&args, key, dir)
+}
+
 fn of_run(rows: &BTreeMap<(String, i64), i64>, run: i64) -> BTreeMap<String, i64> {
     rows.iter()
         .filter(|((_, r), _)| *r == run)
@@ -62,25 +89,11 @@ async fn old_finished_runs_go_with_every_row_and_unfinished_ones_stay() {
     let dir = b.dir.path();
     let url = b.sandbox.base_url();
     let submit = |key: &str, again: bool| {
-        let mut args = vec![
-            "submit",
-            "--manifest",
-            "manifest.csv",
-            "--endpoint",
-            "verify",
-            "--base-url",
-            &url,
-            "--rate",
-            "0",
-            "--db",
-            "runs.db",
-            "--quiet",
-            "--keep-pii",
-        ];
+        let mut extra = vec!["--keep-pii"];
         if again {
-            args.push("--again");
+            extra.push("--again");
         }
-        smile_recon(&args, key, dir)
+        submit_verify(dir, &url, "manifest.csv", key, &extra)
     };
     // run 1 (old, finished), run 2 (recent, finished), run 3 (old, stopped by the breaker)
     for (key, again) in [(common::KEY, false), (common::KEY, true)] {
@@ -197,24 +210,8 @@ async fn a_pruned_identity_is_refused_without_again_and_new_with_it() {
     writer.flush().unwrap();
     let url = b.sandbox.base_url();
     let submit = |again: bool| {
-        let mut args = vec![
-            "submit",
-            "--manifest",
-            "derived.csv",
-            "--endpoint",
-            "verify",
-            "--base-url",
-            &url,
-            "--rate",
-            "0",
-            "--db",
-            "runs.db",
-            "--quiet",
-        ];
-        if again {
-            args.push("--again");
-        }
-        smile_recon(&args, common::KEY, dir)
+        let extra: &[&str] = if again { &["--again"] } else { &[] };
+        submit_verify(dir, &url, "derived.csv", common::KEY, extra)
     };
     let first = submit(false);
     assert!(
